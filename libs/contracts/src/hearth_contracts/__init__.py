@@ -1,0 +1,1 @@
+"""Hearth event contracts: the single source of truth for what crosses Kafka."""

@@ -1,0 +1,1 @@
+"""Facts the billing service publishes on `billing.events`."""

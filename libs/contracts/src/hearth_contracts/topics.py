@@ -1,0 +1,34 @@
+"""Kafka topic names and their partition counts: the one place a topic is declared."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A topic and how many partitions it is created with."""
+
+    name: str
+    partitions: int = 6
+
+
+AUTH_EVENTS = Topic("auth.events")
+PROPERTY_EVENTS = Topic("property.events")
+MAINTENANCE_EVENTS = Topic("maintenance.events")
+ACCESS_EVENTS = Topic("access.events")
+ACCESS_COMMANDS = Topic("access.commands")
+TELEMETRY_READINGS = Topic("telemetry.readings", partitions=12)
+TELEMETRY_ALERTS = Topic("telemetry.alerts")
+BILLING_EVENTS = Topic("billing.events")
+
+ALL_TOPICS: tuple[Topic, ...] = (
+    AUTH_EVENTS,
+    PROPERTY_EVENTS,
+    MAINTENANCE_EVENTS,
+    ACCESS_EVENTS,
+    ACCESS_COMMANDS,
+    TELEMETRY_READINGS,
+    TELEMETRY_ALERTS,
+    BILLING_EVENTS,
+)

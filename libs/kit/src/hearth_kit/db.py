@@ -1,0 +1,128 @@
+"""asyncpg pool, per-transaction org scoping for row-level security, and per-service role provisioning."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+Connection = asyncpg.Connection
+Record = asyncpg.Record
+
+# RLS policies compare org_id with this setting; `SYSTEM_SETTING` lets deliberate cross-org jobs through.
+ORG_SETTING = "hearth.org_id"
+SYSTEM_SETTING = "hearth.system"
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for typ in ("json", "jsonb"):
+        await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, schema: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    """A pool whose connections see only `schema` (and pg_catalog) on their search path."""
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        server_settings={"search_path": schema, "application_name": f"hearth-{schema}"},
+    )
+    assert pool is not None
+    return pool
+
+
+class Database:
+    """The service's handle on its schema: every unit of work is one transaction scoped to one org."""
+
+    def __init__(self, pool: asyncpg.Pool, *, schema: str, dsn: str) -> None:
+        self.pool = pool
+        self.schema = schema
+        self.dsn = dsn  # for dedicated connections outside the pool (LISTEN)
+
+    @classmethod
+    async def connect(cls, dsn: str, *, schema: str, min_size: int = 2, max_size: int = 10) -> Database:
+        """Open a pool on the service's schema."""
+        pool = await create_pool(dsn, schema=schema, min_size=min_size, max_size=max_size)
+        return cls(pool, schema=schema, dsn=dsn)
+
+    @asynccontextmanager
+    async def transaction(self, *, org_id: str | None) -> AsyncIterator[asyncpg.Connection]:
+        """One transaction; RLS sees only `org_id`'s rows. `org_id=None` sees no org rows at all."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT set_config($1, $2, true)", ORG_SETTING, org_id or "")
+            yield conn
+
+    @asynccontextmanager
+    async def system_transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """A transaction that crosses orgs, for scheduled jobs only (never from a request)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT set_config($1, 'on', true)", SYSTEM_SETTING)
+            yield conn
+
+    async def ping(self) -> bool:
+        """True when the database answers."""
+        try:
+            async with self.pool.acquire(timeout=2) as conn:
+                return bool(await conn.fetchval("SELECT 1", timeout=2))
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        """Close the pool."""
+        await self.pool.close()
+
+
+def rls_policy_sql(table: str) -> str:
+    """SQL that turns on forced row-level security on `table` by its `org_id` column."""
+    return (
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;\n"
+        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY;\n"
+        f"CREATE POLICY {table}_org ON {table} USING (\n"
+        f"  org_id = current_setting('{ORG_SETTING}', true)\n"
+        f"  OR current_setting('{SYSTEM_SETTING}', true) = 'on');\n"
+    )
+
+
+async def provision_service_database(
+    admin_dsn: str, *, schema: str, role: str, password: str
+) -> None:
+    """Create the service's login role and the schema it owns; the role can touch nothing else.
+
+    Idempotent, and safe when two replicas run it at once (guarded by an advisory lock).
+    """
+    conn: asyncpg.Connection = await asyncpg.connect(admin_dsn)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('hearth-provision'))")
+            exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
+            pw = password.replace("'", "''")
+            if exists:
+                await conn.execute(f"ALTER ROLE \"{role}\" WITH LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '{pw}'")
+            else:
+                await conn.execute(f"CREATE ROLE \"{role}\" LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '{pw}'")
+            db = await conn.fetchval("SELECT current_database()")
+            await conn.execute(f'GRANT CONNECT ON DATABASE "{db}" TO "{role}"')
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}" AUTHORIZATION "{role}"')
+            # Nobody gets to create objects in `public`: each service lives in its own schema only.
+            await conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    finally:
+        await conn.close()
+
+
+def role_dsn(admin_dsn: str, *, role: str, password: str) -> str:
+    """The admin DSN with the service role's credentials swapped in."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(admin_dsn)
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"{role}:{password}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+async def fetch_many(conn: asyncpg.Connection, sql: str, *args: Any) -> list[asyncpg.Record]:
+    """`conn.fetch` with a precise return type."""
+    return list(await conn.fetch(sql, *args))

@@ -1,0 +1,37 @@
+"""Page/limit pagination shaped as the seeds do: `{"data": [...], "meta": {"total", "page", "limit"}}`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Query
+
+MAX_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class PageParams:
+    """Which page the caller asked for."""
+
+    page: int
+    limit: int
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.limit
+
+
+def _page_params(
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1")] = 1,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Results per page (max 100)")] = 20,
+) -> PageParams:
+    return PageParams(page=page, limit=limit)
+
+
+Pagination = Annotated[PageParams, Depends(_page_params)]
+
+
+def page_body(items: list[Any], *, total: int, params: PageParams) -> dict[str, Any]:
+    """The list response document."""
+    return {"data": items, "meta": {"total": total, "page": params.page, "limit": params.limit}}

@@ -1,0 +1,33 @@
+"""Builds the property service: its routes and consumers on the shared runtime."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from hearth_kit.runtime import create_service, serve
+from hearth_property.api import router
+from hearth_property.config import Settings
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def build_app(settings: Settings | None = None) -> FastAPI:
+    """The ASGI app (used by uvicorn and by tests)."""
+    settings = settings or Settings()
+    return create_service(
+        settings=settings, migrations_dir=MIGRATIONS, routers=[router],
+        admin_database_url=os.environ.get("HEARTH_ADMIN_DATABASE_URL"),
+    )
+
+
+def run() -> None:
+    """Entry point: `hearth-property`."""
+    settings = Settings()
+    serve(build_app(settings), settings)
+
+
+if __name__ == "__main__":
+    run()

@@ -11,7 +11,7 @@
 # See deploy/local/README.md for the environment variables.
 set -euo pipefail
 
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
 # Single source of truth for the version: the pom's <kafka.version>.
@@ -49,8 +49,9 @@ require_tools() {
   command -v java >/dev/null || die "java (17+) not found on PATH; e.g. apt-get install -y openjdk-17-jre-headless"
   local major
   major=$(java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2}')
-  [[ "${major%%.*}" =~ ^[0-9]+$ ]] && ((${major%%.*} >= 17)) \
-    || die "Kafka $KAFKA_VERSION needs Java 17+, found java.specification.version=$major"
+  if ! [[ "${major%%.*}" =~ ^[0-9]+$ ]] || ((${major%%.*} < 17)); then
+    die "Kafka $KAFKA_VERSION needs Java 17+, found java.specification.version=$major"
+  fi
 }
 
 # Resolve the broker + tools jars into $LIBS once. The marker is written only
@@ -222,16 +223,29 @@ probe() {
     >"$PROBE_OUT" 2>&1
 }
 
+# wait_ready PID [kill]: poll until ready; with "kill", a broker that never
+# became ready is killed before failing, so a failed start leaves nothing behind.
 wait_ready() {
-  local pid=$1 deadline=$((SECONDS + READY_TIMEOUT))
+  local pid=$1 on_timeout=${2:-} deadline=$((SECONDS + READY_TIMEOUT))
+  rm -f "$PROBE_OUT"
   while ((SECONDS < deadline)); do
-    pid_alive "$pid" || die_with_log "$LOG_FILE" "Kafka process $pid died during startup"
+    if ! pid_alive "$pid"; then
+      rm -f "$PID_FILE"
+      die_with_log "$LOG_FILE" "Kafka process $pid died during startup"
+    fi
     if probe; then
       return 0
     fi
     sleep 0.5
   done
-  [[ -f "$PROBE_OUT" ]] && { echo "--- last readiness probe output:"; cat "$PROBE_OUT"; } >&2
+  if [[ -f "$PROBE_OUT" ]]; then
+    { echo "--- last readiness probe output:"; cat "$PROBE_OUT"; } >&2
+  fi
+  if [[ "$on_timeout" == kill ]]; then
+    log "killing unready broker (pid $pid)"
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$PID_FILE"
+  fi
   die_with_log "$LOG_FILE" "Kafka not ready on $BOOTSTRAP after ${READY_TIMEOUT}s"
 }
 
@@ -262,11 +276,12 @@ cmd_start() {
   log "starting Kafka $KAFKA_VERSION on $BOOTSTRAP (log: $LOG_FILE)"
   printf '\n===== %s kafka.sh start (Kafka %s) =====\n' "$(date -u +%FT%TZ)" "$KAFKA_VERSION" >>"$LOG_FILE"
   rm -f "$PID_FILE"
+  echo "$LIBS" >"$KAFKA_DIR/libs.path"
   # setsid: own session, so the broker survives the calling shell/terminal and
   # its Ctrl-C. The wrapper writes its own pid and then execs java, so the pid
   # file names the JVM itself (not a setsid/nohup intermediary).
   # No -Xlog:gc / -verbose:gc: GC logging stays off.
-  # shellcheck disable=SC2086  # HEAP is deliberately word-split
+  # shellcheck disable=SC2086,SC2016  # HEAP is word-split on purpose; $$ expands in the child
   nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$PID_FILE" \
     java $HEAP \
     -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
@@ -282,7 +297,7 @@ cmd_start() {
   done
   pid=$(<"$PID_FILE") || die_with_log "$LOG_FILE" "Kafka did not start (no pid file)"
 
-  wait_ready "$pid"
+  wait_ready "$pid" kill
   log "Kafka $KAFKA_VERSION ready (pid $pid) in $((SECONDS - t0))s"
   echo "KAFKA_BOOTSTRAP=$BOOTSTRAP"
 }
@@ -313,7 +328,10 @@ cmd_status() {
     echo "kafka: not running"
     return 1
   fi
-  if [[ ! -f "$LIBS_MARKER" ]] || ! { write_tool_configs && probe; }; then
+  # Probe with the jars the broker was started with (HEARTH_KAFKA_LIBS may
+  # not be set in this shell).
+  [[ -f "$KAFKA_DIR/libs.path" ]] && LIBS=$(<"$KAFKA_DIR/libs.path")
+  if [[ ! -d "$LIBS" ]] || ! { write_tool_configs && probe; }; then
     echo "kafka: process $pid alive but not answering on $BOOTSTRAP"
     return 1
   fi

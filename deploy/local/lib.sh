@@ -15,8 +15,10 @@ RUN_DIR="$(cd "$RUN_DIR" && pwd)"   # absolute: it ends up in config files
 LOG_DIR="$RUN_DIR/logs"
 mkdir -p "$LOG_DIR"
 
+# shellcheck disable=SC2034  # used by the scripts that source this file
 # How long start waits for readiness, and stop waits after the polite signal.
 READY_TIMEOUT="${HEARTH_READY_TIMEOUT:-90}"
+# shellcheck disable=SC2034
 STOP_TIMEOUT="${HEARTH_STOP_TIMEOUT:-20}"
 
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }

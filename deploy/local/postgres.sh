@@ -9,7 +9,7 @@
 # See deploy/local/README.md for the environment variables.
 set -euo pipefail
 
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
 PORT="${HEARTH_PG_PORT:-5432}"
@@ -108,14 +108,14 @@ as_pg() {
 # HEARTH_RUN_DIR to a traversable place such as /tmp/hearth-run instead.
 ensure_traversable() {
   [[ $EUID -eq 0 ]] || return 0
-  local dir=$1 parts=() d
+  local target=$1 dir=$1 parts=() d
   while [[ "$dir" != "/" ]]; do
     parts=("$dir" "${parts[@]}")
     dir=$(dirname "$dir")
   done
   for d in "${parts[@]}"; do
     if ! as_pg test -x "$d"; then
-      log "granting traverse permission (o+x) on $d so user $PG_USER can reach $PG_DIR"
+      log "granting traverse permission (o+x) on $d so user $PG_USER can reach $target"
       chmod o+x "$d" 2>/dev/null || true
       as_pg test -x "$d" || die "user $PG_USER cannot traverse $d; set HEARTH_RUN_DIR to a path it can reach (e.g. /tmp/hearth-run)"
     fi
@@ -125,11 +125,12 @@ ensure_traversable() {
 prepare_dirs() {
   mkdir -p "$PG_DIR" "$SOCK_DIR"
   ensure_traversable "$PG_DIR"
+  ensure_traversable "$LOG_DIR"
   # Log file: opened by the server process (pg_ctl -l), i.e. by PG_USER.
   touch "$LOG_FILE"
   if [[ $EUID -eq 0 ]]; then
     chown "$PG_USER": "$SOCK_DIR" "$LOG_FILE"
-    [[ -d "$DATA_DIR" ]] && chown -R "$PG_USER": "$DATA_DIR"
+    if [[ -d "$DATA_DIR" ]]; then chown -R "$PG_USER": "$DATA_DIR"; fi
   fi
   chmod 0700 "$SOCK_DIR"
   chmod 0644 "$LOG_FILE"
@@ -150,7 +151,7 @@ ensure_initdb() {
   chmod 0600 "$pwfile"
   if [[ $EUID -eq 0 ]]; then chown "$PG_USER": "$tmp" "$pwfile"; fi
   chmod 0700 "$tmp"
-  log "initdb $DATA_DIR (PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $NF}'))"
+  log "initdb $DATA_DIR (PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'))"
   if ! as_pg "$PG_BIN/initdb" -D "$tmp" -U hearth --pwfile="$pwfile" \
       --auth-local=trust --auth-host=scram-sha-256 \
       -E UTF8 --locale=C >>"$LOG_FILE" 2>&1; then
@@ -208,24 +209,24 @@ clear_stale() {
   fi
 }
 
-# Wait (max 10s) for leftover backends of a dead postmaster on this data dir.
+# Wait (max 10s) for leftover backends of a dead postmaster: every postgres
+# process chdir()s into its data dir, so look for PG_USER processes there.
 wait_orphans() {
-  local i
+  local i p busy
   for ((i = 0; i < 100; i++)); do
-    pgrep -f "^postgres: .*" -u "$PG_USER" >/dev/null 2>&1 || return 0
-    # Only care about ones whose cwd is our data dir.
-    local p busy=0
-    for p in $(pgrep -u "$PG_USER" postgres 2>/dev/null || true); do
-      [[ "$(readlink "/proc/$p/cwd" 2>/dev/null)" == "$DATA_DIR" ]] && busy=1
+    busy=0
+    for p in $(pgrep -u "$PG_USER" 2>/dev/null || true); do
+      if [[ "$(readlink "/proc/$p/cwd" 2>/dev/null || true)" == "$DATA_DIR" ]]; then busy=1; fi
     done
     ((busy)) || return 0
     sleep 0.1
   done
+  log "warning: old postgres processes still running in $DATA_DIR"
 }
 
 ready() {
   "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" -t 3 || return 1
-  PGPASSWORD=hearth PGCONNECT_TIMEOUT=5 psql -X -q -t -h 127.0.0.1 -p "$PORT" -U hearth -d hearth \
+  PGPASSWORD=hearth PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -X -q -t -h 127.0.0.1 -p "$PORT" -U hearth -d hearth \
     -c 'select 1' >/dev/null 2>&1
 }
 
@@ -261,6 +262,14 @@ cmd_start() {
 
   if pid=$(running_pid); then
     log "already running (pid $pid), checking readiness"
+    # It may still be in startup/crash recovery: wait until it accepts
+    # connections before making sure the database exists.
+    local deadline=$((SECONDS + READY_TIMEOUT))
+    until "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" -t 3; do
+      ((SECONDS < deadline)) || die_with_log "$LOG_FILE" "postgres (pid $pid) not accepting connections after ${READY_TIMEOUT}s"
+      running_pid >/dev/null || die_with_log "$LOG_FILE" "postgres (pid $pid) died"
+      sleep 0.5
+    done
     ensure_database
     wait_ready
     echo "DATABASE_URL=$DB_URL"
@@ -279,7 +288,13 @@ cmd_start() {
   # -w waits until the server accepts connections (or -t expires); crash
   # recovery after a kill -9 happens inside that wait.
   if ! as_pg "$PG_BIN/pg_ctl" -D "$DATA_DIR" -l "$LOG_FILE" \
-      -o "-p $PORT -k $SOCK_DIR" -w -t "$READY_TIMEOUT" start >/dev/null; then
+      -o "-p $PORT -k '$SOCK_DIR'" -w -t "$READY_TIMEOUT" start >/dev/null; then
+    # pg_ctl leaves a server that is merely slow running; a failed start
+    # should leave nothing behind.
+    if pid=$(running_pid); then
+      log "stopping server that did not become ready (pid $pid)"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
     die_with_log "$LOG_FILE" "pg_ctl start failed"
   fi
   ensure_database
@@ -292,7 +307,7 @@ cmd_stop() {
   local pid
   setup_user
   if ! pid=$(running_pid); then
-    [[ -d "$DATA_DIR" ]] && clear_stale
+    if [[ -d "$DATA_DIR" ]]; then clear_stale; fi
     log "not running"
     return 0
   fi

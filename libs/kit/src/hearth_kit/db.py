@@ -17,7 +17,8 @@ ORG_SETTING = "hearth.org_id"
 SYSTEM_SETTING = "hearth.system"
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """JSON columns in and out as Python objects."""
     for typ in ("json", "jsonb"):
         await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
@@ -28,7 +29,7 @@ async def create_pool(dsn: str, *, schema: str, min_size: int = 2, max_size: int
         dsn,
         min_size=min_size,
         max_size=max_size,
-        init=_init_connection,
+        init=init_connection,
         server_settings={"search_path": schema, "application_name": f"hearth-{schema}"},
     )
     assert pool is not None

@@ -95,6 +95,8 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        if err.get("type") == "json_invalid":  # loc holds a character offset, not a field
+            loc = []
         item: dict[str, Any] = {
             "field": ".".join(loc) or "body",
             "message": err.get("msg", "invalid"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +96,8 @@ def create_service(
     admin_database_url: str | None = None,
 ) -> FastAPI:
     """The service's FastAPI app, with everything started and stopped in its lifespan."""
+    # Images ship migrations beside the venv, not next to the source (see deploy/docker/Dockerfile).
+    migrations_dir = Path(os.environ.get("HEARTH_MIGRATIONS_DIR", str(migrations_dir)))
     configure_logging(service=settings.service_name, level=settings.log_level)
     verifier = InternalTokenVerifier(
         settings.internal_jwks, issuer=settings.internal_issuer, audience=settings.internal_audience

@@ -16,3 +16,5 @@ class Settings(ServiceSettings):
     db_schema: str = "property"
     port: int = 8102
     database_url: str = "postgresql://hearth_property:hearth_property@127.0.0.1:5432/hearth"
+    # how often the lease sweep announces leases that started or ended by date
+    lease_sweep_seconds: float = 60.0

@@ -58,6 +58,12 @@ def _local(script: str, action: str, env: dict[str, str]) -> str:
     return proc.stdout
 
 
+def _running(script: str, env: dict[str, str]) -> bool:
+    proc = subprocess.run(["bash", str(LOCAL / script), "status"], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=120, check=False)
+    return proc.returncode == 0
+
+
 def _value(output: str, name: str) -> str:
     for line in output.splitlines():
         if line.startswith(name + "="):
@@ -96,11 +102,16 @@ def start_infra() -> Infra:
         "HEARTH_KAFKA_CONTROLLER_PORT": os.environ.get("HEARTH_TEST_KAFKA_CONTROLLER_PORT", "19093"),
         "HEARTH_PG_FAST": "1",
     }
+    # Stop at the end only what this run started: another run (or a developer) may share it.
     if not db_url:
+        was_running = _running("postgres.sh", env)
         infra.database_url = _value(_local("postgres.sh", "start", env), "DATABASE_URL")
-        infra._stops.append(lambda: _local("postgres.sh", "stop", env) and None)
+        if not was_running:
+            infra._stops.append(lambda: _local("postgres.sh", "stop", env) and None)
     if not bootstrap:
+        was_running = _running("kafka.sh", env)
         infra.kafka_bootstrap = _value(_local("kafka.sh", "start", env), "KAFKA_BOOTSTRAP")
-        infra._stops.append(lambda: _local("kafka.sh", "stop", env) and None)
+        if not was_running:
+            infra._stops.append(lambda: _local("kafka.sh", "stop", env) and None)
     infra.how = "local"
     return infra

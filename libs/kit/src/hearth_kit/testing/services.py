@@ -14,7 +14,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from hearth_kit.auth import INTERNAL_TOKEN_HEADER, InternalTokenSigner, Principal, SigningKey, jwks
-from hearth_kit.db import provision_service_database, role_dsn
+from hearth_kit.db import init_connection, provision_service_database, role_dsn
 from hearth_kit.ids import new_id
 from hearth_kit.testing.infra import Infra
 
@@ -43,6 +43,7 @@ class ServiceHarness:
     async def raw(self, *, org_id: str | None = None) -> AsyncIterator[asyncpg.Connection]:
         """A raw connection as the service role (RLS applies), optionally scoped to an org."""
         conn: asyncpg.Connection = await asyncpg.connect(self.database_url, server_settings={"search_path": self.schema})
+        await init_connection(conn)
         try:
             async with conn.transaction():
                 await conn.execute("SELECT set_config('hearth.org_id', $1, true)", org_id or "")
@@ -76,7 +77,7 @@ async def service_harness(
     await provision_service_database(infra.database_url, schema=schema, role=f"hearth_{schema}", password=password)
     app = build_app()
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
             yield ServiceHarness(app=app, client=client, schema=schema, database_url=env[f"{prefix}DATABASE_URL"],
                                  admin_url=infra.database_url)

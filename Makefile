@@ -1,0 +1,39 @@
+# Hearth: `make up` runs the platform, `make test` runs every test. Both work from a fresh clone.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+export PATH := $(HOME)/.local/bin:$(PATH)
+PY := .venv/bin/python
+
+.PHONY: up down test unit integration e2e bench lint fmt bootstrap
+
+bootstrap:          ## uv + the workspace venv
+	@bash scripts/bootstrap.sh
+
+up: bootstrap       ## Kafka, Postgres, every service and the gateway, in the background; writes .run/demo.json
+	@$(PY) deploy/local/platform.py up
+
+down:               ## stop everything `make up` started
+	@if [ -x $(PY) ]; then $(PY) deploy/local/platform.py down; else bash deploy/local/kafka.sh stop; bash deploy/local/postgres.sh stop; fi
+
+test:               ## unit + integration + e2e, starting and stopping what they need
+	@bash scripts/test.sh all
+
+unit:
+	@bash scripts/test.sh unit
+
+integration:
+	@bash scripts/test.sh integration
+
+e2e:
+	@bash scripts/test.sh e2e
+
+bench: bootstrap    ## benchmarks: figures and ratios, not assertions
+	@bash scripts/bench.sh
+
+lint: bootstrap     ## ruff + mypy --strict
+	@.venv/bin/ruff check .
+	@.venv/bin/mypy libs/kit/src libs/contracts/src $$(ls -d services/*/src)
+
+fmt: bootstrap
+	@.venv/bin/ruff check --fix .
+	@.venv/bin/ruff format .

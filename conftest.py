@@ -1,0 +1,1 @@
+pytest_plugins = ["hearth_kit.testing.plugin"]

@@ -1,0 +1,256 @@
+"""Run the whole platform as local processes: `up` (provision, start, wait healthy, seed demo) and `down`.
+
+Kafka and Postgres come from kafka.sh / postgres.sh (or HEARTH_DATABASE_URL / HEARTH_KAFKA_BOOTSTRAP);
+every service runs from the workspace venv with its own database role. State lives in the run dir:
+secrets.json (generated once), pids/, logs/, demo.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+REGISTRY = REPO / "deploy" / "platform.toml"
+
+
+def run_dir() -> Path:
+    return Path(os.environ.get("HEARTH_RUN_DIR", REPO / ".run")).resolve()
+
+
+def services() -> dict[str, dict[str, Any]]:
+    """The registry, with ports shifted by HEARTH_PORT_OFFSET (a second platform beside the first)."""
+    offset = int(os.environ.get("HEARTH_PORT_OFFSET", "0"))
+    declared: dict[str, dict[str, Any]] = tomllib.loads(REGISTRY.read_text())["services"]
+    specs = {name: {**spec, "port": spec["port"] + offset} for name, spec in declared.items()}
+    # Extra gateway replicas (same schema and config, next ports) to show shared rate limits and revocation.
+    for n in range(2, int(os.environ.get("HEARTH_GATEWAY_REPLICAS", "1")) + 1):
+        specs[f"gateway-{n}"] = {**specs["gateway"], "port": specs["gateway"]["port"] + n - 1, "replica_of": "gateway"}
+    return specs
+
+
+def load_secrets(path: Path) -> dict[str, Any]:
+    """Secrets generated on first `up` and reused after (so demo keys survive a restart)."""
+    if path.exists():
+        return dict(json.loads(path.read_text()))
+    sys.path.insert(0, str(REPO / "libs" / "kit" / "src"))
+    from hearth_kit.auth import SigningKey
+
+    key = SigningKey.generate(f"gw-{secrets.token_hex(4)}")
+    doc = {
+        "admin_key": "hk_admin_" + secrets.token_urlsafe(32),
+        "gateway_signing_key_pem": key.private_pem(),
+        "gateway_signing_kid": key.kid,
+        "db_passwords": {name: secrets.token_hex(16) for name in services() if "replica_of" not in services()[name]},
+    }
+    path.write_text(json.dumps(doc, indent=2))
+    path.chmod(0o600)
+    return doc
+
+
+def _value(output: str, name: str) -> str:
+    for line in output.splitlines():
+        if line.startswith(name + "="):
+            return line.split("=", 1)[1].strip()
+    raise SystemExit(f"{name} not printed:\n{output}")
+
+
+def start_infra() -> tuple[str, str]:
+    here = REPO / "deploy" / "local"
+    db = os.environ.get("HEARTH_DATABASE_URL") or _value(
+        subprocess.run(["bash", str(here / "postgres.sh"), "start"], check=True, capture_output=True, text=True).stdout,
+        "DATABASE_URL")
+    kafka = os.environ.get("HEARTH_KAFKA_BOOTSTRAP") or _value(
+        subprocess.run(["bash", str(here / "kafka.sh"), "start"], check=True, capture_output=True, text=True).stdout,
+        "KAFKA_BOOTSTRAP")
+    return db, kafka
+
+
+def service_env(name: str, spec: dict[str, Any], *, admin_db: str, kafka: str, sec: dict[str, Any],
+                all_specs: dict[str, dict[str, Any]]) -> dict[str, str]:
+    sys.path.insert(0, str(REPO / "libs" / "kit" / "src"))
+    from hearth_kit.auth import SigningKey, jwks
+    from hearth_kit.db import role_dsn
+
+    gw_key = SigningKey.from_pem(sec["gateway_signing_key_pem"], sec["gateway_signing_kid"])
+    p = spec["env_prefix"]
+    name = spec.get("replica_of", name)
+    env = {
+        f"{p}DATABASE_URL": role_dsn(admin_db, role=f"hearth_{spec['schema']}", password=sec["db_passwords"][name]),
+        f"{p}DB_SCHEMA": spec["schema"],
+        f"{p}KAFKA_BOOTSTRAP": kafka,
+        f"{p}PORT": str(spec["port"]),
+        f"{p}INTERNAL_JWKS": json.dumps(jwks(gw_key)),
+        f"{p}ENVIRONMENT": os.environ.get("HEARTH_ENVIRONMENT", "dev"),
+        "HEARTH_ADMIN_DATABASE_URL": admin_db,
+    }
+    url = {n: f"http://127.0.0.1:{s['port']}" for n, s in all_specs.items()}
+    if name == "auth-token":
+        env[f"{p}ADMIN_KEY"] = sec["admin_key"]
+        if os.environ.get("HEARTH_AUTH_PLAN_LIMITS"):
+            env[f"{p}PLAN_LIMITS"] = os.environ["HEARTH_AUTH_PLAN_LIMITS"]
+    if name == "gateway":
+        env.update({
+            f"{p}ADMIN_KEY": sec["admin_key"],
+            f"{p}SIGNING_KEY_PEM": sec["gateway_signing_key_pem"],
+            f"{p}SIGNING_KID": sec["gateway_signing_kid"],
+            f"{p}ROUTES": json.dumps({r: url[n] for n, s in all_specs.items() for r in s["routes"]}),
+            f"{p}SERVICES": json.dumps({n: url[n] for n, s in all_specs.items() if n != "gateway" and s["routes"]}),
+            f"{p}AUTH_URL": url["auth-token"],
+            f"{p}AUTH_JWKS_URL": url["auth-token"] + "/.well-known/jwks.json",
+        })
+    return env
+
+
+def _get(url: str, timeout: float = 2) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback only)
+            return int(resp.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+    except OSError:
+        return 0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a zombie is dead for our purposes
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def start_service(name: str, spec: dict[str, Any], env: dict[str, str]) -> None:
+    rd = run_dir()
+    pid_file = rd / "pids" / f"{name}.pid"
+    if pid_file.exists() and _pid_alive(int(pid_file.read_text())) and _get(f"http://127.0.0.1:{spec['port']}/healthz") == 200:
+        print(f"  {name}: already running")
+        return
+    log = (rd / "logs" / f"{name}.log").open("ab")
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", spec["module"]], env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+        cwd=REPO, start_new_session=True,
+    )
+    pid_file.write_text(str(proc.pid))
+    print(f"  {name}: started pid {proc.pid} on :{spec['port']}")
+
+
+def wait_ready(name: str, spec: dict[str, Any], timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if _get(f"http://127.0.0.1:{spec['port']}/readyz") == 200:
+            return
+        pid = int((run_dir() / "pids" / f"{name}.pid").read_text())
+        if not _pid_alive(pid):
+            break
+        time.sleep(0.5)
+    log = (run_dir() / "logs" / f"{name}.log").read_text(errors="replace").splitlines()[-40:]
+    raise SystemExit(f"{name} did not become ready; last log lines:\n" + "\n".join(log))
+
+
+def _request(method: str, url: str, *, token: str, body: Any = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={  # noqa: S310
+        "Authorization": f"Bearer {token}", "content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+            return int(resp.status), json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as err:
+        return int(err.code), json.loads(err.read() or b"null")
+
+
+def seed_demo(gateway_url: str, sec: dict[str, Any], demo_path: Path) -> dict[str, Any]:
+    """A demo org and its admin key, created once through the gateway like any operator would."""
+    if demo_path.exists():
+        old = json.loads(demo_path.read_text())
+        if old.get("api_key") and _request("GET", f"{gateway_url}/v1/buildings", token=old["api_key"])[0] == 200:
+            return {"api_key": old["api_key"], "org_id": old["org_id"]}
+    status, doc = _request("POST", f"{gateway_url}/v1/admin/orgs", token=sec["admin_key"],
+                           body={"name": "Demo Property Co", "plan": "professional"})
+    if status != 201:
+        raise SystemExit(f"seeding the demo org failed: {status} {doc}")
+    return {"api_key": doc["data"]["api_key"]["secret"], "org_id": doc["data"]["org"]["id"]}
+
+
+def up() -> None:
+    rd = run_dir()
+    for sub in ("pids", "logs"):
+        (rd / sub).mkdir(parents=True, exist_ok=True)
+    admin_db, kafka = start_infra()
+    print(f"infra: postgres {admin_db.split('@')[-1]}  kafka {kafka}")
+    sec = load_secrets(rd / "secrets.json")
+    specs = services()
+    sys.path.insert(0, str(REPO / "libs" / "kit" / "src"))
+    from hearth_kit.db import provision_service_database
+    from hearth_kit.messaging import ensure_topics
+    from hearth_contracts.topics import ALL_TOPICS
+
+    async def prepare() -> None:
+        for name, spec in specs.items():
+            if "replica_of" not in spec:
+                await provision_service_database(admin_db, schema=spec["schema"], role=f"hearth_{spec['schema']}",
+                                                 password=sec["db_passwords"][name])
+        await ensure_topics(kafka, ALL_TOPICS)
+
+    asyncio.run(prepare())
+    for name, spec in specs.items():
+        start_service(name, spec, service_env(name, spec, admin_db=admin_db, kafka=kafka, sec=sec, all_specs=specs))
+    for name, spec in specs.items():
+        wait_ready(name, spec)
+    gateway_url = f"http://127.0.0.1:{specs['gateway']['port']}"
+    demo = seed_demo(gateway_url, sec, rd / "demo.json")
+    doc = {
+        "gateway_url": gateway_url,
+        "admin_key": sec["admin_key"],
+        "api_key": demo["api_key"],
+        "org_id": demo["org_id"],
+        "gateway_urls": [f"http://127.0.0.1:{s['port']}" for n, s in specs.items() if n.startswith("gateway")],
+        "services": {n: f"http://127.0.0.1:{s['port']}" for n, s in specs.items()},
+        "kafka_bootstrap": kafka,
+        "database_url": admin_db,
+    }
+    (rd / "demo.json").write_text(json.dumps(doc, indent=2))
+    print(f"\nHearth is up.\n  gateway: {gateway_url}  (docs: {gateway_url}/docs)\n  demo API key: {demo['api_key']}\n"
+          f"  details: {rd / 'demo.json'}")
+
+
+def down() -> None:
+    rd = run_dir()
+    pids = sorted((rd / "pids").glob("*.pid")) if (rd / "pids").exists() else []
+    for pid_file in pids:
+        pid = int(pid_file.read_text())
+        if _pid_alive(pid):
+            os.killpg(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not _pid_alive(pid):
+                    break
+                time.sleep(0.1)
+            if _pid_alive(pid):
+                os.killpg(pid, signal.SIGKILL)
+        pid_file.unlink()
+        print(f"  {pid_file.stem}: stopped")
+    if not os.environ.get("HEARTH_KEEP_INFRA"):
+        here = REPO / "deploy" / "local"
+        subprocess.run(["bash", str(here / "kafka.sh"), "stop"], check=False)
+        subprocess.run(["bash", str(here / "postgres.sh"), "stop"], check=False)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("action", choices=["up", "down"])
+    {"up": up, "down": down}[parser.parse_args().action]()

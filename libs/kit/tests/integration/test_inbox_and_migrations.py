@@ -1,0 +1,105 @@
+"""The kit against real Postgres and Kafka: idempotent consumers, concurrent migrations, role isolation."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from hearth_contracts.property import BuildingDeleted
+from hearth_contracts.envelope import to_cloudevent_bytes
+from hearth_kit.db import Database, provision_service_database, role_dsn
+from hearth_kit.ids import new_id
+from hearth_kit.messaging import CONSUMER_ACK_POLICY, idempotent_consumer, new_broker, wait_for
+from hearth_kit.migrate import Migration, MigrationError, kit_migrations, migrate
+from hearth_kit.testing import Infra
+from hearth_kit.testing.plugin import unique_schema
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def schema_db(infra: Infra) -> AsyncIterator[Database]:
+    schema = unique_schema("kit")
+    password = secrets.token_hex(8)
+    await provision_service_database(infra.database_url, schema=schema, role=f"hearth_{schema}", password=password)
+    dsn = role_dsn(infra.database_url, role=f"hearth_{schema}", password=password)
+    await migrate(dsn, schema=schema, migrations=[
+        *kit_migrations(),
+        Migration("service/0001_effects.sql", "CREATE TABLE effects (event_id text, org_id text)"),
+    ])
+    db = await Database.connect(dsn, schema=schema)
+    yield db
+    await db.close()
+
+
+async def test_the_same_event_delivered_twice_has_one_effect(infra: Infra, schema_db: Database) -> None:
+    topic = f"kit-inbox-{new_id('t')[-6:]}"
+    handled: list[str] = []
+
+    async def handle(conn: asyncpg.Connection, env: object) -> None:
+        event_id = env.id  # type: ignore[attr-defined]
+        await conn.execute("INSERT INTO effects VALUES ($1, $2)", event_id, env.orgid)  # type: ignore[attr-defined]
+        handled.append(event_id)
+
+    broker = new_broker(infra.kafka_bootstrap, client_id="kit-inbox-test")
+    broker.subscriber(topic, group_id=f"g-{topic}", ack_policy=CONSUMER_ACK_POLICY, auto_offset_reset="earliest")(
+        idempotent_consumer(db=schema_db, consumer="effects", handle=handle)
+    )
+    org = new_id("org")
+    event = to_cloudevent_bytes(event_id=new_id("evt"), source="hearth/test", subject="bld_1", org_id=org,
+                                sequence=1, data=BuildingDeleted(building_id="bld_1", org_id=org))
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, event, key=b"bld_1")
+        await producer.send_and_wait(topic, b"garbage that is no CloudEvent", key=b"bld_1")
+        await producer.send_and_wait(topic, event, key=b"bld_1")  # redelivery of the same event
+        marker = to_cloudevent_bytes(event_id=new_id("evt"), source="hearth/test", subject="bld_2", org_id=org,
+                                     sequence=1, data=BuildingDeleted(building_id="bld_2", org_id=org))
+        await producer.send_and_wait(topic, marker, key=b"bld_2")
+    finally:
+        await producer.stop()
+    await broker.start()
+    try:
+        assert await wait_for(lambda: _async_true(len(handled) >= 2), timeout=30)
+    finally:
+        await broker.stop()
+    async with schema_db.transaction(org_id=org) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM effects WHERE org_id = $1", org) == 2
+        assert await conn.fetchval("SELECT count(*) FROM inbox") == 2
+
+
+async def _async_true(value: bool) -> bool:
+    return value
+
+
+async def test_two_replicas_migrating_at_once_apply_each_file_once(infra: Infra) -> None:
+    schema = unique_schema("kitmig")
+    password = secrets.token_hex(8)
+    role = f"hearth_{schema}"
+    await asyncio.gather(*[
+        provision_service_database(infra.database_url, schema=schema, role=role, password=password) for _ in range(2)
+    ])
+    dsn = role_dsn(infra.database_url, role=role, password=password)
+    files = [*kit_migrations(), Migration("service/0001_t.sql", "CREATE TABLE t (id int PRIMARY KEY)")]
+    first, second = await asyncio.gather(migrate(dsn, schema=schema, migrations=files),
+                                         migrate(dsn, schema=schema, migrations=files))
+    assert sorted(first + second) == sorted(m.name for m in files)
+    assert await migrate(dsn, schema=schema, migrations=files) == []
+    edited = [*files[:-1], Migration("service/0001_t.sql", "CREATE TABLE t (id bigint PRIMARY KEY)")]
+    with pytest.raises(MigrationError, match="was edited"):
+        await migrate(dsn, schema=schema, migrations=edited)
+    broken = [*files, Migration("service/0002_bad.sql", "CREATE TABLE nope (")]
+    with pytest.raises(MigrationError, match="0002_bad"):
+        await migrate(dsn, schema=schema, migrations=broken)
+    conn = await asyncpg.connect(dsn)
+    try:
+        applied = await conn.fetchval(f"SELECT count(*) FROM {schema}.schema_migrations")
+        assert applied == len(files)
+    finally:
+        await conn.close()

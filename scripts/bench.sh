@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark in one run on one infra (the test ports), printing figures and ratios.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export HEARTH_RUN_DIR="$PWD/.run/test" HEARTH_PG_PORT=15432 HEARTH_KAFKA_PORT=19092 HEARTH_KAFKA_CONTROLLER_PORT=19093 HEARTH_PG_FAST=1
+started=()
+trap 'for s in "${started[@]}"; do bash deploy/local/$s stop >/dev/null 2>&1 || true; done' EXIT
+for s in postgres.sh kafka.sh; do
+  bash "deploy/local/$s" status >/dev/null 2>&1 || started+=("$s")
+  bash "deploy/local/$s" start >/dev/null
+done
+export HEARTH_DATABASE_URL="postgresql://hearth:hearth@127.0.0.1:15432/hearth" HEARTH_KAFKA_BOOTSTRAP=127.0.0.1:19092
+export HEARTH_LOG_LEVEL=WARNING
+for b in bench/foundation_bench.py bench/property_bench.py bench/gateway_bench.py; do
+  if [ -f "$b" ]; then echo; echo "=== $b"; .venv/bin/python "$b"; fi
+done

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# `make test`: unit + integration + e2e against real Kafka and Postgres, started here and stopped on exit.
+#   - one Kafka and one Postgres for the whole run (.run/test, ports 15432/19092), fsync off;
+#   - a second copy of the platform (ports +10000, .run/test-platform) on that infra for the e2e tests.
+# Usage: scripts/test.sh [unit|integration|e2e|all]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-all}"
+export UV_PYTHON_DOWNLOADS=never PATH="$HOME/.local/bin:$PATH"
+bash scripts/bootstrap.sh
+PY=.venv/bin/python
+
+export HEARTH_RUN_DIR="$PWD/.run/test" HEARTH_PG_PORT=15432 HEARTH_KAFKA_PORT=19092 \
+       HEARTH_KAFKA_CONTROLLER_PORT=19093 HEARTH_PG_FAST=1
+started_infra=()
+stop_all() {
+  code=$?
+  if [ -f .run/test-platform/pids/gateway.pid ] || ls .run/test-platform/pids/*.pid >/dev/null 2>&1; then
+    HEARTH_RUN_DIR="$PWD/.run/test-platform" HEARTH_KEEP_INFRA=1 "$PY" deploy/local/platform.py down || true
+  fi
+  for s in "${started_infra[@]}"; do bash "deploy/local/$s" stop >/dev/null 2>&1 || true; done
+  exit "$code"
+}
+trap stop_all EXIT
+
+# pytest exits 5 when it collected nothing; that is a failure here too (a silent no-op CI is a defect).
+run_pytest() { "$PY" -m pytest -p no:cacheprovider "$@"; }
+
+if [ "$what" = unit ] || [ "$what" = all ]; then
+  echo "== unit tests"
+  run_pytest -q libs/*/tests/unit libs/contracts/tests services/*/tests/unit
+fi
+
+if [ "$what" != unit ]; then
+  for s in postgres.sh kafka.sh; do
+    if ! bash "deploy/local/$s" status >/dev/null 2>&1; then started_infra+=("$s"); fi
+    bash "deploy/local/$s" start
+  done
+fi
+
+if [ "$what" = integration ] || [ "$what" = all ]; then
+  echo "== integration tests (real Postgres + Kafka)"
+  run_pytest -q libs/*/tests/integration services/*/tests/integration
+fi
+
+if [ "$what" = e2e ] || [ "$what" = all ]; then
+  echo "== e2e tests (through the gateway of a running platform)"
+  export HEARTH_DATABASE_URL="postgresql://hearth:hearth@127.0.0.1:15432/hearth" HEARTH_KAFKA_BOOTSTRAP=127.0.0.1:19092
+  HEARTH_RUN_DIR="$PWD/.run/test-platform" HEARTH_PORT_OFFSET=10000 HEARTH_ENVIRONMENT=test HEARTH_GATEWAY_REPLICAS=2 HEARTH_AUTH_TEMP_TOKEN_TTL_SECONDS=3 \
+    HEARTH_AUTH_PLAN_LIMITS='{"standard":1000,"professional":5000,"enterprise":null,"test":5}' \
+    "$PY" deploy/local/platform.py up
+  HEARTH_E2E_DEMO="$PWD/.run/test-platform/demo.json" run_pytest -q tests-e2e
+fi

@@ -1,0 +1,1 @@
+"""Hearth auth-token service: orgs, API keys, token exchange, signing keys."""

@@ -1,0 +1,149 @@
+"""Auth rules with no I/O: plans, API-key secrets, input shapes, temporary-token claims."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from collections.abc import Mapping
+from typing import Any, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from hearth_contracts.auth import KeyRole, Plan
+from hearth_kit.ids import new_id
+
+PLANS: tuple[str, ...] = get_args(Plan)
+DEFAULT_PLAN_LIMITS: dict[str, int | None] = {"standard": 1000, "professional": 5000, "enterprise": None, "test": 5}
+
+# Scopes the platform grants itself; a key created through the API can never carry them.
+SCOPE_PLATFORM_ADMIN = "platform:admin"
+SCOPE_INTERNAL_GATEWAY = "internal:gateway"
+SCOPE_TEMPORARY = "token:temporary"
+RESERVED_SCOPE_PREFIXES: tuple[str, ...] = ("platform:", "internal:", "token:")
+
+# The operator key's identity, as the by-hash lookup reports it (the gateway forwards the same).
+PLATFORM_ORG_ID = "org_platform"
+PLATFORM_KEY_ID = "key_platform_admin"
+
+SECRET_PREFIX = "hk_live_"
+DISPLAY_PREFIX_LENGTH = 12
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_SCOPE = re.compile(r"^[a-z][a-z0-9_.\-]*(:[a-z0-9_.\-*]+)*$")
+MAX_SCOPES = 50
+
+_Strict = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# --- plans -------------------------------------------------------------------------------------
+
+
+def parse_plan_limits(value: Any) -> dict[str, int | None]:
+    """Plan → requests per hour (None = unlimited), from JSON text or a mapping, merged over the defaults."""
+    if isinstance(value, str | bytes):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f"plan limits are not valid JSON: {exc}") from exc
+    if not isinstance(value, Mapping):
+        raise ValueError('plan limits must be a JSON object such as {"standard": 1000, "enterprise": null}')
+    limits = dict(DEFAULT_PLAN_LIMITS)
+    for plan, limit in value.items():
+        if plan not in PLANS:
+            raise ValueError(f"unknown plan '{plan}' (known: {', '.join(PLANS)})")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise ValueError(f"limit of plan '{plan}' must be a non-negative integer or null")
+        limits[plan] = limit
+    return limits
+
+
+def plans_view(limits: Mapping[str, int | None]) -> list[dict[str, Any]]:
+    """The API shape of the configured plans."""
+    return [{"name": plan, "rate_limit_per_hour": limits.get(plan), "unlimited": limits.get(plan) is None}
+            for plan in PLANS]
+
+
+# --- secrets -----------------------------------------------------------------------------------
+
+
+def new_secret() -> str:
+    """A new API-key secret: a recognisable prefix plus 256 random bits (43 url-safe characters)."""
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_secret(secret: str) -> str:
+    """Hex SHA-256 of a secret.
+
+    A plain fast hash is right here: secrets are 256-bit random values, not passwords, so there is
+    nothing to brute-force, and the gateway must look keys up by this value on every request.
+    """
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def display_prefix(secret: str) -> str:
+    """The first characters of a secret, shown in lists so a person can tell keys apart."""
+    return secret[:DISPLAY_PREFIX_LENGTH]
+
+
+def is_sha256_hex(value: str) -> bool:
+    """True for 64 lower-case hex characters."""
+    return bool(_SHA256_HEX.match(value))
+
+
+def secret_matches(secret: str, digest: str) -> bool:
+    """Constant-time check of a secret against a stored hash."""
+    return hmac.compare_digest(hash_secret(secret), digest)
+
+
+# --- inputs ------------------------------------------------------------------------------------
+
+
+class OrgIn(BaseModel):
+    """The body of POST /v1/admin/orgs."""
+
+    model_config = _Strict
+
+    name: str = Field(min_length=1, max_length=200)
+    plan: Plan = Field(description="Rate-limit plan: standard, professional, enterprise or test")
+
+
+class ApiKeyIn(BaseModel):
+    """The body of POST /v1/api-keys."""
+
+    model_config = _Strict
+
+    name: str = Field(min_length=1, max_length=200)
+    role: KeyRole
+    scopes: list[str] = Field(default_factory=list, max_length=MAX_SCOPES)
+
+    @field_validator("scopes")
+    @classmethod
+    def _scopes(cls, value: list[str]) -> list[str]:
+        out: list[str] = []
+        for raw in value:
+            scope = raw.strip()
+            if not scope or len(scope) > 100 or not _SCOPE.match(scope):
+                raise ValueError(f"'{raw}' is not a valid scope (lower-case words joined by ':')")
+            if scope.startswith(RESERVED_SCOPE_PREFIXES):
+                raise ValueError(f"scope '{scope}' is reserved for the platform")
+            if scope not in out:
+                out.append(scope)
+        return sorted(out)
+
+
+# --- temporary tokens --------------------------------------------------------------------------
+
+
+def temporary_token_claims(
+    *, key_id: str, org_id: str, role: str, scopes: list[str], plan: str, rate_limit_per_hour: int | None,
+    issuer: str, audience: str, now: int, ttl_seconds: int,
+) -> dict[str, Any]:
+    """The claims of a temporary token: who (key, org, role, scopes), its plan, and 24 h of validity."""
+    return {
+        "iss": issuer, "aud": audience, "sub": key_id, "jti": new_id("tok"),
+        "iat": now, "nbf": now, "exp": now + ttl_seconds,
+        "org": org_id, "role": role, "scopes": sorted(scopes),
+        "plan": plan, "rate_limit_per_hour": rate_limit_per_hour,
+    }

@@ -1,0 +1,109 @@
+"""The signing keys of temporary tokens: which one signs, which are published in the JWKS.
+
+Two sources. Configured keys (`HEARTH_AUTH_SIGNING_KEYS`): the first signs, all are published, and
+rotation is a deployment. Otherwise the `signing_keys` table: the first start creates a key (under an
+advisory lock, so replicas agree), `rotate` adds a newer one that signs from then on, and a retired key
+stays published until every token it signed has expired. Each replica re-reads the table every few
+seconds, so a rotation made by one replica reaches the others' JWKS quickly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from hearth_auth_token import repository
+from hearth_auth_token.config import Settings
+from hearth_kit.auth import SigningKey, jwks
+from hearth_kit.db import Database
+from hearth_kit.ids import new_id
+from hearth_kit.logging import get_logger
+from hearth_kit.problems import Problem
+
+log = get_logger(__name__)
+
+# Extra time a retired key stays published, for clock skew and JWKS caches.
+PUBLISH_LEEWAY_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class KeySet:
+    """A snapshot: the key that signs now and every key a verifier may still need."""
+
+    signer: SigningKey
+    published: tuple[SigningKey, ...]
+
+    def jwks(self) -> dict[str, Any]:
+        return jwks(*self.published)
+
+
+class KeyRing:
+    """Loads, caches and rotates the signing keys of one service instance."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = asyncio.Lock()
+        self._current: KeySet | None = None
+        self._loaded_at = 0.0
+        self.static = bool(settings.signing_keys)
+        if self.static:
+            keys = tuple(SigningKey.from_pem(k.pem, k.kid) for k in settings.signing_keys)
+            self._current = KeySet(signer=keys[0], published=keys)
+
+    @property
+    def _publish_window(self) -> int:
+        return self._settings.temp_token_ttl_seconds + PUBLISH_LEEWAY_SECONDS
+
+    async def current(self, db: Database) -> KeySet:
+        """The key set, re-read from the table when the cached copy is older than the refresh interval."""
+        if self.static:
+            assert self._current is not None
+            return self._current
+        fresh = time.monotonic() - self._loaded_at < self._settings.signing_keys_refresh_seconds
+        if self._current is not None and fresh:
+            return self._current
+        async with self._lock:
+            if self._current is None or time.monotonic() - self._loaded_at >= self._settings.signing_keys_refresh_seconds:
+                await self._load(db)
+        assert self._current is not None
+        return self._current
+
+    async def _load(self, db: Database) -> None:
+        async with db.transaction(org_id=None) as conn:
+            rows = await repository.published_signing_keys(conn, window_seconds=self._publish_window)
+            if not any(r["retired_at"] is None for r in rows):
+                await repository.lock_signing_keys(conn)
+                rows = await repository.published_signing_keys(conn, window_seconds=self._publish_window)
+                if not any(r["retired_at"] is None for r in rows):
+                    key = SigningKey.generate(new_id("sk"))
+                    await repository.insert_signing_key(conn, kid=key.kid, private_pem=key.private_pem())
+                    log.info("generated the first signing key", kid=key.kid)
+                    rows = await repository.published_signing_keys(conn, window_seconds=self._publish_window)
+        self._current = _key_set(rows)
+        self._loaded_at = time.monotonic()
+
+    async def rotate(self, db: Database) -> tuple[SigningKey, KeySet]:
+        """Add a new signing key that signs from now on; the previous ones retire but stay published."""
+        if self.static:
+            raise Problem(409, "signing keys come from configuration (HEARTH_AUTH_SIGNING_KEYS); rotate them "
+                               "by deploying a new first key", slug="signing-keys-configured")
+        key = SigningKey.generate(new_id("sk"))
+        async with self._lock:
+            async with db.transaction(org_id=None) as conn:
+                await repository.lock_signing_keys(conn)
+                await repository.retire_signing_keys(conn)
+                await repository.insert_signing_key(conn, kid=key.kid, private_pem=key.private_pem())
+                rows = await repository.published_signing_keys(conn, window_seconds=self._publish_window)
+            self._current = _key_set(rows)
+            self._loaded_at = time.monotonic()
+        log.info("rotated the signing key", kid=key.kid)
+        return key, self._current
+
+
+def _key_set(rows: list[Any]) -> KeySet:
+    """Rows newest first → signer = newest active key; published = all rows given."""
+    keys = [(SigningKey.from_pem(r["private_pem"], r["kid"]), r["retired_at"] is None) for r in rows]
+    signer = next(k for k, active in keys if active)
+    return KeySet(signer=signer, published=tuple(k for k, _ in keys))

@@ -1,0 +1,84 @@
+"""Builds the gateway: the kit's runtime (pool, migrations, health) plus the proxy, auth and CORS."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+from hearth_kit.auth import SigningKey, jwks
+from hearth_kit.runtime import Runtime, create_service, serve
+from starlette.middleware.cors import CORSMiddleware
+
+from hearth_gateway.api import router
+from hearth_gateway.config import Settings
+from hearth_gateway.consumers import auth_events_consumer, rate_counter_pruner
+from hearth_gateway.domain import RouteTable
+from hearth_gateway.proxy import proxy_http, proxy_websocket
+from hearth_gateway.service import Gateway
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+_FASTAPI_DOC_ROUTES = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
+def signing_key(settings: Settings) -> SigningKey:
+    """The configured Ed25519 key; a fresh one in dev/test when none is set (prod refuses in Settings)."""
+    if settings.signing_key_pem:
+        return SigningKey.from_pem(settings.signing_key_pem, settings.signing_kid)
+    return SigningKey.generate(settings.signing_kid)
+
+
+def build_app(settings: Settings | None = None) -> FastAPI:
+    """The ASGI app (used by uvicorn and by tests)."""
+    settings = settings or Settings()
+    key = signing_key(settings)
+    if not settings.internal_jwks:  # the kit's verifier needs a JWKS; the gateway trusts its own key
+        settings = settings.model_copy(update={"internal_jwks": json.dumps(jwks(key))})
+    gateway = Gateway(settings, key)
+    app = create_service(
+        settings=settings, migrations_dir=MIGRATIONS, routers=[],
+        jobs=[auth_events_consumer(gateway), rate_counter_pruner(gateway)],
+        admin_database_url=os.environ.get("HEARTH_ADMIN_DATABASE_URL"),
+    )
+    # FastAPI's own /openapi.json and /docs would describe only the gateway; ours merge every service.
+    app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) not in _FASTAPI_DOC_ROUTES]
+    app.include_router(router)
+    app.router.add_route("/v1/{path:path}", proxy_http, methods=_METHODS, include_in_schema=False)
+    app.router.add_websocket_route("/v1/{path:path}", proxy_websocket)
+    app.state.gateway = gateway
+    app.state.routes = RouteTable(settings.routes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=_METHODS, allow_headers=["*"],
+            allow_credentials="*" not in settings.cors_origins,
+            expose_headers=["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After",
+                            "x-request-id", "WWW-Authenticate"],
+        )
+    kit_lifespan = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: FastAPI) -> AsyncIterator[None]:
+        async with kit_lifespan(a):
+            runtime: Runtime = a.state.runtime
+            await gateway.start(runtime.db.pool)
+            try:
+                yield
+            finally:
+                await gateway.stop()
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def run() -> None:
+    """Entry point: `hearth-gateway`."""
+    settings = Settings()
+    serve(build_app(settings), settings)
+
+
+if __name__ == "__main__":
+    run()

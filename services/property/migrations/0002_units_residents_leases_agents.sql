@@ -1,0 +1,140 @@
+-- Units, agents, residents, leases and the payments projection (fed by billing.events).
+-- Every query also filters org_id explicitly: the RLS policy's OR keeps the planner from using
+-- org_id indexes on its own, the explicit predicate lets it.
+
+CREATE TABLE agents (
+    id          text        PRIMARY KEY,
+    org_id      text        NOT NULL,
+    name        text        NOT NULL,
+    email       text,
+    phone       text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX agents_org_created ON agents (org_id, created_at DESC, id);
+
+CREATE TABLE units (
+    id               text        PRIMARY KEY,
+    org_id           text        NOT NULL,
+    building_id      text        NOT NULL REFERENCES buildings (id) ON DELETE RESTRICT,
+    name             text        NOT NULL,
+    unit_number      text,
+    type             text,
+    status           text        NOT NULL CHECK (status IN ('available', 'reserved', 'sold', 'off_market', 'rented')),
+    bedrooms         int         CHECK (bedrooms >= 0),
+    bathrooms        numeric(4, 1) CHECK (bathrooms >= 0),
+    size_interior    numeric(12, 2) CHECK (size_interior >= 0),
+    size_land        numeric(12, 2) CHECK (size_land >= 0),
+    size_unit        text        NOT NULL DEFAULT 'sqm' CHECK (size_unit IN ('sqm', 'sqft')),
+    -- interior area normalised to square metres: what min_size and sort=size compare
+    size_sqm         numeric(14, 2) GENERATED ALWAYS AS (
+                         CASE WHEN size_unit = 'sqft' THEN round(size_interior * 0.09290304, 2)
+                              ELSE size_interior END) STORED,
+    price_amount     numeric(16, 2) NOT NULL CHECK (price_amount >= 0),
+    price_currency   char(3)     NOT NULL,
+    features         text[]      NOT NULL DEFAULT '{}',
+    floor_plan       text,
+    gallery          text[]      NOT NULL DEFAULT '{}',
+    visibility       text        NOT NULL CHECK (visibility IN ('public', 'agents', 'team', 'private')),
+    assigned_agent   text        REFERENCES agents (id) ON DELETE RESTRICT,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT units_building_number UNIQUE (building_id, unit_number)
+);
+-- Filtered list: org + building / status / bedrooms / agent, ordered by the common sorts.
+CREATE INDEX units_org_created ON units (org_id, created_at DESC, id);
+CREATE INDEX units_org_building ON units (org_id, building_id, created_at DESC, id);
+CREATE INDEX units_org_status_price ON units (org_id, status, price_amount, id);
+CREATE INDEX units_org_price ON units (org_id, price_amount, id);
+CREATE INDEX units_org_bedrooms_price ON units (org_id, bedrooms, price_amount, id);
+CREATE INDEX units_org_size ON units (org_id, size_sqm, id);
+CREATE INDEX units_org_agent ON units (org_id, assigned_agent) WHERE assigned_agent IS NOT NULL;
+-- occupancy counts per building
+CREATE INDEX units_building_status ON units (building_id, status);
+
+CREATE TABLE residents (
+    id                  text        PRIMARY KEY,
+    org_id              text        NOT NULL,
+    name                text        NOT NULL,
+    email               text,
+    phone               text,
+    emergency_contacts  jsonb       NOT NULL DEFAULT '[]',
+    status              text        NOT NULL CHECK (status IN ('active', 'inactive', 'former')),
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    updated_at          timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX residents_org_created ON residents (org_id, created_at DESC, id);
+CREATE INDEX residents_org_status ON residents (org_id, status);
+
+CREATE TABLE leases (
+    id                  text        PRIMARY KEY,
+    org_id              text        NOT NULL,
+    unit_id             text        NOT NULL REFERENCES units (id) ON DELETE RESTRICT,
+    building_id         text        NOT NULL REFERENCES buildings (id) ON DELETE RESTRICT,
+    type                text        NOT NULL CHECK (type IN ('fixed', 'fixed_with_rollover', 'at_will')),
+    start_date          date        NOT NULL,
+    end_date            date,
+    rent_amount         numeric(16, 2) NOT NULL CHECK (rent_amount >= 0),
+    rent_currency       char(3)     NOT NULL,
+    deposit_amount      numeric(16, 2) NOT NULL CHECK (deposit_amount >= 0),
+    deposit_currency    char(3)     NOT NULL,
+    payment_due_day     int         NOT NULL CHECK (payment_due_day BETWEEN 1 AND 28),
+    terminated_on       date,
+    termination_reason  text,
+    -- what has been announced: none → active → ended (the sweep and the API move it forward)
+    announced           text        NOT NULL DEFAULT 'none' CHECK (announced IN ('none', 'active', 'ended')),
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    updated_at          timestamptz NOT NULL DEFAULT now(),
+    CHECK (end_date IS NULL OR end_date >= start_date)
+);
+CREATE INDEX leases_org_unit ON leases (org_id, unit_id, start_date);
+CREATE INDEX leases_unit_dates ON leases (unit_id, start_date);
+CREATE INDEX leases_pending ON leases (announced, start_date) WHERE announced <> 'ended';
+
+CREATE TABLE lease_residents (
+    lease_id     text NOT NULL REFERENCES leases (id) ON DELETE CASCADE,
+    resident_id  text NOT NULL REFERENCES residents (id) ON DELETE RESTRICT,
+    org_id       text NOT NULL,
+    PRIMARY KEY (lease_id, resident_id)
+);
+CREATE INDEX lease_residents_resident ON lease_residents (resident_id, lease_id);
+
+-- Projection of billing's PaymentRecorded events (no FK: billing may know a resident first).
+CREATE TABLE payments (
+    payment_id   text        PRIMARY KEY,
+    org_id       text        NOT NULL,
+    resident_id  text        NOT NULL,
+    lease_id     text,
+    amount       numeric(16, 2) NOT NULL,
+    currency     char(3)     NOT NULL,
+    method       text        NOT NULL,
+    paid_at      timestamptz NOT NULL,
+    reference    text,
+    recorded_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX payments_resident ON payments (org_id, resident_id, paid_at DESC);
+
+ALTER TABLE agents ENABLE ROW LEVEL SECURITY;
+ALTER TABLE agents FORCE ROW LEVEL SECURITY;
+CREATE POLICY agents_org ON agents USING (
+    org_id = current_setting('hearth.org_id', true) OR current_setting('hearth.system', true) = 'on');
+ALTER TABLE units ENABLE ROW LEVEL SECURITY;
+ALTER TABLE units FORCE ROW LEVEL SECURITY;
+CREATE POLICY units_org ON units USING (
+    org_id = current_setting('hearth.org_id', true) OR current_setting('hearth.system', true) = 'on');
+ALTER TABLE residents ENABLE ROW LEVEL SECURITY;
+ALTER TABLE residents FORCE ROW LEVEL SECURITY;
+CREATE POLICY residents_org ON residents USING (
+    org_id = current_setting('hearth.org_id', true) OR current_setting('hearth.system', true) = 'on');
+ALTER TABLE leases ENABLE ROW LEVEL SECURITY;
+ALTER TABLE leases FORCE ROW LEVEL SECURITY;
+CREATE POLICY leases_org ON leases USING (
+    org_id = current_setting('hearth.org_id', true) OR current_setting('hearth.system', true) = 'on');
+ALTER TABLE lease_residents ENABLE ROW LEVEL SECURITY;
+ALTER TABLE lease_residents FORCE ROW LEVEL SECURITY;
+CREATE POLICY lease_residents_org ON lease_residents USING (
+    org_id = current_setting('hearth.org_id', true) OR current_setting('hearth.system', true) = 'on');
+ALTER TABLE payments ENABLE ROW LEVEL SECURITY;
+ALTER TABLE payments FORCE ROW LEVEL SECURITY;
+CREATE POLICY payments_org ON payments USING (
+    org_id = current_setting('hearth.org_id', true) OR current_setting('hearth.system', true) = 'on');

@@ -32,7 +32,7 @@ bench: bootstrap    ## benchmarks: figures and ratios, not assertions
 
 lint: bootstrap     ## ruff + mypy --strict
 	@.venv/bin/ruff check .
-	@.venv/bin/mypy libs/kit/src libs/contracts/src $$(ls -d services/*/src)
+	@.venv/bin/mypy -p hearth_kit -p hearth_contracts $$(for d in services/*/src/hearth_*; do echo -p $$(basename $$d); done)
 
 fmt: bootstrap
 	@.venv/bin/ruff check --fix .

@@ -15,7 +15,6 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-
 from hearth_contracts.common import Address
 from hearth_contracts.property import BuildingUpdated
 from hearth_kit import outbox
@@ -30,7 +29,7 @@ BODY = {"name": "Bench Tower", "type": "residential", "timezone": "UTC",
 
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def latency(infra: Infra, requests: int, concurrency: int) -> None:

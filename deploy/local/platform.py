@@ -138,11 +138,12 @@ def _pid_alive(pid: int) -> bool:
 def start_service(name: str, spec: dict[str, Any], env: dict[str, str]) -> None:
     rd = run_dir()
     pid_file = rd / "pids" / f"{name}.pid"
-    if pid_file.exists() and _pid_alive(int(pid_file.read_text())) and _get(f"http://127.0.0.1:{spec['port']}/healthz") == 200:
+    healthy = _get(f"http://127.0.0.1:{spec['port']}/healthz") == 200
+    if pid_file.exists() and _pid_alive(int(pid_file.read_text())) and healthy:
         print(f"  {name}: already running")
         return
     log = (rd / "logs" / f"{name}.log").open("ab")
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [sys.executable, "-m", spec["module"]], env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
         cwd=REPO, start_new_session=True,
     )
@@ -196,9 +197,9 @@ def up() -> None:
     sec = load_secrets(rd / "secrets.json")
     specs = services()
     sys.path.insert(0, str(REPO / "libs" / "kit" / "src"))
+    from hearth_contracts.topics import ALL_TOPICS
     from hearth_kit.db import provision_service_database
     from hearth_kit.messaging import ensure_topics
-    from hearth_contracts.topics import ALL_TOPICS
 
     async def prepare() -> None:
         for name, spec in specs.items():
@@ -250,7 +251,27 @@ def down() -> None:
         subprocess.run(["bash", str(here / "postgres.sh"), "stop"], check=False)
 
 
+def print_env(name: str) -> None:
+    """Shell exports that run one service by hand against the infra and secrets of `make up`."""
+    import shlex
+
+    specs = services()
+    if name not in specs:
+        raise SystemExit(f"unknown service {name!r}; known: {', '.join(specs)}")
+    admin_db, kafka = start_infra()
+    sec = load_secrets(run_dir() / "secrets.json")
+    env = service_env(name, specs[name], admin_db=admin_db, kafka=kafka, sec=sec, all_specs=specs)
+    for key, value in env.items():
+        print(f"export {key}={shlex.quote(value)}")
+    print(f"# then: .venv/bin/python -m {specs[name]['module']}")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("action", choices=["up", "down"])
-    {"up": up, "down": down}[parser.parse_args().action]()
+    parser.add_argument("action", choices=["up", "down", "env"])
+    parser.add_argument("service", nargs="?", help="with env: the service to print exports for")
+    args = parser.parse_args()
+    if args.action == "env":
+        print_env(args.service or "")
+    else:
+        {"up": up, "down": down}[args.action]()

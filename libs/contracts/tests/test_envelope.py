@@ -4,7 +4,6 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-
 from hearth_contracts.common import Address
 from hearth_contracts.envelope import parse_cloudevent, to_cloudevent_bytes
 from hearth_contracts.property import BuildingCreated

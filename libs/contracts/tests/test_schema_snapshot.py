@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from hearth_contracts.registry import all_contracts
 
 SNAPSHOT = Path(__file__).parent / "schemas.snapshot.json"

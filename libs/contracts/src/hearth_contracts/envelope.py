@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
@@ -45,7 +46,7 @@ class Envelope(BaseModel):
     specversion: str = "1.0"
     datacontenttype: str = DATACONTENTTYPE
 
-    def data_as(self, model: type[_E]) -> _E:
+    def data_as(self, model: builtins.type[_E]) -> _E:
         """Validate `data` against one contract model."""
         return model.model_validate(self.data)
 

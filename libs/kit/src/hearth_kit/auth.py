@@ -117,7 +117,7 @@ class InternalTokenVerifier:
         if jwks_source.startswith(("http://", "https://")):
             self._client = jwt.PyJWKClient(jwks_source, cache_keys=True, lifespan=300)
         else:
-            self._static = {k.key_id: k for k in jwt.PyJWKSet.from_json(jwks_source).keys}
+            self._static = {k.key_id: k for k in jwt.PyJWKSet.from_json(jwks_source).keys if k.key_id}
 
     def _key_for(self, token: str) -> Any:
         if self._client is not None:

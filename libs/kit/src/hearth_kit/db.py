@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 
@@ -55,14 +55,14 @@ class Database:
         """One transaction; RLS sees only `org_id`'s rows. `org_id=None` sees no org rows at all."""
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT set_config($1, $2, true)", ORG_SETTING, org_id or "")
-            yield conn
+            yield cast(asyncpg.Connection, conn)
 
     @asynccontextmanager
     async def system_transaction(self) -> AsyncIterator[asyncpg.Connection]:
         """A transaction that crosses orgs, for scheduled jobs only (never from a request)."""
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT set_config($1, 'on', true)", SYSTEM_SETTING)
-            yield conn
+            yield cast(asyncpg.Connection, conn)
 
     async def ping(self) -> bool:
         """True when the database answers."""

@@ -12,9 +12,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
-
 from hearth_contracts.envelope import Envelope, parse_cloudevent
 from hearth_contracts.topics import Topic
+
 from hearth_kit.db import Database
 from hearth_kit.inbox import first_delivery
 from hearth_kit.logging import get_logger

@@ -14,9 +14,9 @@ from datetime import datetime
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from hearth_contracts.envelope import EventData, to_cloudevent_bytes
 from prometheus_client import Counter, Gauge
 
-from hearth_contracts.envelope import EventData, to_cloudevent_bytes
 from hearth_kit.db import Database
 from hearth_kit.ids import new_id
 from hearth_kit.logging import get_logger

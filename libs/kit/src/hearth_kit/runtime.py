@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from faststream.kafka import KafkaBroker
-
 from hearth_contracts.topics import ALL_TOPICS, Topic
+
 from hearth_kit.auth import InternalTokenVerifier
 from hearth_kit.db import Database, provision_service_database
 from hearth_kit.http import create_http_app

@@ -9,9 +9,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
-
-from hearth_contracts.property import BuildingDeleted
 from hearth_contracts.envelope import to_cloudevent_bytes
+from hearth_contracts.property import BuildingDeleted
 from hearth_kit.db import Database, provision_service_database, role_dsn
 from hearth_kit.ids import new_id
 from hearth_kit.messaging import CONSUMER_ACK_POLICY, idempotent_consumer, new_broker, wait_for

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 from fastapi import FastAPI
-from pydantic import BaseModel
-
 from hearth_kit.auth import InternalTokenSigner, InternalTokenVerifier, Principal, SigningKey, jwks
 from hearth_kit.http import create_http_app
-from hearth_kit.ids import looks_like, new_id
 from hearth_kit.idempotency import body_hash
+from hearth_kit.ids import looks_like, new_id
 from hearth_kit.pagination import Pagination, page_body
 from hearth_kit.problems import Problem
 from hearth_kit.settings import ServiceSettings
+from pydantic import BaseModel
 
 
 def test_ids_are_prefixed_unique_and_ordered() -> None:

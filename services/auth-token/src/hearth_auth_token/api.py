@@ -6,16 +6,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Request, Response
 from fastapi.responses import JSONResponse
-
-from hearth_auth_token import service
-from hearth_auth_token.config import Settings
-from hearth_auth_token.domain import SCOPE_INTERNAL_GATEWAY, SECRET_PREFIX, ApiKeyIn, OrgIn, plans_view
-from hearth_auth_token.keys import KeyRing
 from hearth_kit.auth import CurrentPrincipal
 from hearth_kit.idempotency import run_idempotent
 from hearth_kit.pagination import PageParams, Pagination, page_body
 from hearth_kit.problems import Problem
 from hearth_kit.runtime import Deps
+
+from hearth_auth_token import service
+from hearth_auth_token.config import Settings
+from hearth_auth_token.domain import SCOPE_INTERNAL_GATEWAY, SECRET_PREFIX, ApiKeyIn, OrgIn, plans_view
+from hearth_auth_token.keys import KeyRing
 
 router = APIRouter(prefix="/v1", tags=["auth"])
 internal_router = APIRouter(prefix="/internal/v1", tags=["internal"], include_in_schema=False)
@@ -62,7 +62,8 @@ async def jwks_document(request: Request, deps: Deps) -> JSONResponse:
 
 @router.post("/admin/orgs", status_code=201)
 async def create_org(
-    body: OrgIn, principal: CurrentPrincipal, deps: Deps, request: Request, idempotency_key: IdempotencyKey = None,
+    body: OrgIn, principal: CurrentPrincipal, deps: Deps, request: Request,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Create an org and its first admin API key (operator key only). The secret is shown once."""
     service.require_platform_admin(principal)
@@ -72,7 +73,8 @@ async def create_org(
 
         async def create() -> tuple[int, Any]:
             nonlocal secret
-            doc, secret = await service.create_org(conn, body=body, traceparent=request.headers.get("traceparent"))
+            doc, secret = await service.create_org(conn, body=body,
+                                                   traceparent=request.headers.get("traceparent"))
             return 201, {"data": doc}
 
         status, doc = await run_idempotent(conn, org_id=principal.org_id, key=idempotency_key,
@@ -158,16 +160,19 @@ def _presented_key(request: Request) -> str | None:
 @router.post("/auth/token")
 async def exchange_token(principal: CurrentPrincipal, deps: Deps, request: Request) -> dict[str, Any]:
     """Exchange the API key the gateway authenticated for a temporary token (24 h)."""
-    return await service.exchange_token(deps.db, _keyring(request), principal=principal, settings=_settings(deps),
-                                        presented_secret=_presented_key(request))
+    return await service.exchange_token(deps.db, _keyring(request), principal=principal,
+                                        settings=_settings(deps), presented_secret=_presented_key(request))
 
 
 # --- internal (gateway) ------------------------------------------------------------------------
 
 
 @internal_router.get("/api-keys/by-hash/{secret_sha256}")
-async def identity_by_hash(secret_sha256: Sha256Hex, principal: CurrentPrincipal, deps: Deps) -> dict[str, Any]:
+async def identity_by_hash(
+    secret_sha256: Sha256Hex, principal: CurrentPrincipal, deps: Deps
+) -> dict[str, Any]:
     """Who an API key is, by its secret's hash; for the gateway only (scope internal:gateway)."""
     if SCOPE_INTERNAL_GATEWAY not in principal.scopes:
         raise Problem(403, f"this lookup needs the '{SCOPE_INTERNAL_GATEWAY}' scope", slug="forbidden")
-    return {"data": await service.identity_by_hash(deps.db, digest=secret_sha256.lower(), settings=_settings(deps))}
+    identity = await service.identity_by_hash(deps.db, digest=secret_sha256.lower(), settings=_settings(deps))
+    return {"data": identity}

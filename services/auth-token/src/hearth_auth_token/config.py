@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from hearth_kit.settings import ServiceSettings
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from hearth_auth_token.domain import DEFAULT_PLAN_LIMITS, parse_plan_limits
-from hearth_kit.settings import ServiceSettings
 
 
 class SigningKeyConfig(BaseModel):

@@ -10,13 +10,14 @@ import secrets
 from collections.abc import Mapping
 from typing import Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
 from hearth_contracts.auth import KeyRole, Plan
 from hearth_kit.ids import new_id
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 PLANS: tuple[str, ...] = get_args(Plan)
-DEFAULT_PLAN_LIMITS: dict[str, int | None] = {"standard": 1000, "professional": 5000, "enterprise": None, "test": 5}
+DEFAULT_PLAN_LIMITS: dict[str, int | None] = {
+    "standard": 1000, "professional": 5000, "enterprise": None, "test": 5,
+}
 
 # Scopes the platform grants itself; a key created through the API can never carry them.
 SCOPE_PLATFORM_ADMIN = "platform:admin"

@@ -14,13 +14,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from hearth_auth_token import repository
-from hearth_auth_token.config import Settings
 from hearth_kit.auth import SigningKey, jwks
 from hearth_kit.db import Database
 from hearth_kit.ids import new_id
 from hearth_kit.logging import get_logger
 from hearth_kit.problems import Problem
+
+from hearth_auth_token import repository
+from hearth_auth_token.config import Settings
 
 log = get_logger(__name__)
 
@@ -36,7 +37,8 @@ class KeySet:
     published: tuple[SigningKey, ...]
 
     def jwks(self) -> dict[str, Any]:
-        return jwks(*self.published)
+        document: dict[str, Any] = jwks(*self.published)
+        return document
 
 
 class KeyRing:
@@ -61,14 +63,16 @@ class KeyRing:
         if self.static:
             assert self._current is not None
             return self._current
-        fresh = time.monotonic() - self._loaded_at < self._settings.signing_keys_refresh_seconds
-        if self._current is not None and fresh:
+        if self._current is not None and not self._stale():
             return self._current
         async with self._lock:
-            if self._current is None or time.monotonic() - self._loaded_at >= self._settings.signing_keys_refresh_seconds:
+            if self._current is None or self._stale():
                 await self._load(db)
         assert self._current is not None
         return self._current
+
+    def _stale(self) -> bool:
+        return time.monotonic() - self._loaded_at >= self._settings.signing_keys_refresh_seconds
 
     async def _load(self, db: Database) -> None:
         async with db.transaction(org_id=None) as conn:

@@ -7,11 +7,11 @@ import os
 from pathlib import Path
 
 from fastapi import FastAPI
+from hearth_kit.runtime import Runtime, create_service, serve
 
 from hearth_auth_token.api import internal_router, public_router, router
 from hearth_auth_token.config import Settings
 from hearth_auth_token.keys import KeyRing
-from hearth_kit.runtime import Runtime, create_service, serve
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 

@@ -5,21 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-
 from hearth_kit.db import fetch_many
 
-_KEY_COLUMNS = "k.id, k.org_id, k.name, k.role, k.scopes, k.prefix, k.secret_sha256, k.created_at," \
-               " k.last_used_at, k.revoked_at"
+_COLUMNS = "id, org_id, name, role, scopes, prefix, secret_sha256, created_at, last_used_at, revoked_at"
+_KEY_COLUMNS = ", ".join(f"k.{c.strip()}" for c in _COLUMNS.split(","))
+
+
+def _one(row: asyncpg.Record | None) -> asyncpg.Record:
+    """The row of an INSERT/UPDATE ... RETURNING that must have produced one."""
+    assert row is not None
+    return row
 
 
 # --- orgs --------------------------------------------------------------------------------------
 
 
 async def insert_org(conn: asyncpg.Connection, *, org_id: str, name: str, plan: str) -> asyncpg.Record:
-    return await conn.fetchrow(
+    return _one(await conn.fetchrow(
         "INSERT INTO orgs (org_id, name, plan) VALUES ($1, $2, $3) RETURNING org_id, name, plan, created_at",
         org_id, name, plan,
-    )
+    ))
 
 
 async def get_org(conn: asyncpg.Connection, org_id: str) -> asyncpg.Record | None:
@@ -30,12 +35,13 @@ async def get_org(conn: asyncpg.Connection, org_id: str) -> asyncpg.Record | Non
 
 
 async def insert_api_key(conn: asyncpg.Connection, row: dict[str, Any]) -> asyncpg.Record:
-    return await conn.fetchrow(
+    return _one(await conn.fetchrow(
         "INSERT INTO api_keys (id, org_id, name, role, scopes, prefix, secret_sha256)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        " RETURNING id, org_id, name, role, scopes, prefix, secret_sha256, created_at, last_used_at, revoked_at",
-        row["id"], row["org_id"], row["name"], row["role"], row["scopes"], row["prefix"], row["secret_sha256"],
-    )
+        f" RETURNING {_COLUMNS}",
+        row["id"], row["org_id"], row["name"], row["role"], row["scopes"], row["prefix"],
+        row["secret_sha256"],
+    ))
 
 
 async def list_api_keys(
@@ -58,9 +64,9 @@ async def lock_api_key(conn: asyncpg.Connection, *, org_id: str, key_id: str) ->
 
 
 async def revoke_api_key(conn: asyncpg.Connection, key_id: str) -> asyncpg.Record:
-    return await conn.fetchrow(
+    return _one(await conn.fetchrow(
         "UPDATE api_keys SET revoked_at = now() WHERE id = $1 RETURNING revoked_at", key_id
-    )
+    ))
 
 
 async def key_identity_by_id(conn: asyncpg.Connection, *, org_id: str, key_id: str) -> asyncpg.Record | None:

@@ -8,6 +8,13 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from hearth_contracts.auth import ApiKeyCreated, ApiKeyRevoked, OrgCreated
+from hearth_kit import outbox
+from hearth_kit.auth import Principal
+from hearth_kit.db import Database
+from hearth_kit.ids import new_id
+from hearth_kit.pagination import PageParams
+from hearth_kit.problems import Problem, not_found
 
 from hearth_auth_token import repository
 from hearth_auth_token.config import Settings
@@ -25,13 +32,6 @@ from hearth_auth_token.domain import (
     temporary_token_claims,
 )
 from hearth_auth_token.keys import KeyRing
-from hearth_contracts.auth import ApiKeyCreated, ApiKeyRevoked, OrgCreated
-from hearth_kit import outbox
-from hearth_kit.auth import Principal
-from hearth_kit.db import Database
-from hearth_kit.ids import new_id
-from hearth_kit.pagination import PageParams
-from hearth_kit.problems import Problem, not_found
 
 SOURCE = "hearth/auth-token"
 _BEARER = {"WWW-Authenticate": "Bearer"}
@@ -43,7 +43,8 @@ def _iso(value: datetime | None) -> str | None:
 
 def org_view(row: asyncpg.Record) -> dict[str, Any]:
     """The API shape of an org."""
-    return {"id": row["org_id"], "name": row["name"], "plan": row["plan"], "created_at": _iso(row["created_at"])}
+    return {"id": row["org_id"], "name": row["name"], "plan": row["plan"],
+            "created_at": _iso(row["created_at"])}
 
 
 def api_key_view(row: asyncpg.Record) -> dict[str, Any]:
@@ -76,10 +77,10 @@ async def _issue_key(
         "id": new_id("key"), "org_id": org_id, "name": name, "role": role, "scopes": scopes,
         "prefix": display_prefix(secret), "secret_sha256": digest,
     })
-    await outbox.append(conn, source=SOURCE, subject=row["id"], org_id=org_id, traceparent=traceparent,
-                        data=ApiKeyCreated(key_id=row["id"], org_id=org_id, name=row["name"], role=row["role"],
-                                           scopes=list(row["scopes"]), plan=plan, prefix=row["prefix"],
-                                           secret_sha256=digest, created_at=row["created_at"]))
+    event = ApiKeyCreated(key_id=row["id"], org_id=org_id, name=row["name"], role=row["role"],
+                          scopes=list(row["scopes"]), plan=plan, prefix=row["prefix"], secret_sha256=digest,
+                          created_at=row["created_at"])
+    await outbox.append(conn, source=SOURCE, data=event, subject=row["id"], org_id=org_id, traceparent=traceparent)
     return row, secret
 
 
@@ -92,9 +93,9 @@ async def create_org(
     idempotent replay never holds it.
     """
     org = await repository.insert_org(conn, org_id=new_id("org"), name=body.name, plan=body.plan)
-    await outbox.append(conn, source=SOURCE, subject=org["org_id"], org_id=org["org_id"], traceparent=traceparent,
-                        data=OrgCreated(org_id=org["org_id"], name=org["name"], plan=org["plan"],
-                                        created_at=org["created_at"]))
+    event = OrgCreated(org_id=org["org_id"], name=org["name"], plan=org["plan"], created_at=org["created_at"])
+    await outbox.append(conn, source=SOURCE, data=event, subject=org["org_id"], org_id=org["org_id"],
+                        traceparent=traceparent)
     key, secret = await _issue_key(conn, org_id=org["org_id"], plan=org["plan"], name=f"{body.name} admin",
                                    role="admin", scopes=[], traceparent=traceparent)
     return {"org": org_view(org), "api_key": {**api_key_view(key), "secret": None}}, secret
@@ -137,10 +138,10 @@ async def revoke_api_key(
         if row["revoked_at"] is not None:
             return
         revoked = await repository.revoke_api_key(conn, key_id)
-        await outbox.append(conn, source=SOURCE, subject=key_id, org_id=principal.org_id, traceparent=traceparent,
-                            data=ApiKeyRevoked(key_id=key_id, org_id=principal.org_id,
-                                               secret_sha256=row["secret_sha256"].strip(),
-                                               revoked_at=revoked["revoked_at"]))
+        event = ApiKeyRevoked(key_id=key_id, org_id=principal.org_id, secret_sha256=row["secret_sha256"],
+                              revoked_at=revoked["revoked_at"])
+        await outbox.append(conn, source=SOURCE, data=event, subject=key_id, org_id=principal.org_id,
+                            traceparent=traceparent)
 
 
 # --- gateway lookup ----------------------------------------------------------------------------
@@ -158,8 +159,8 @@ def operator_identity(digest: str, settings: Settings) -> dict[str, Any] | None:
     """The operator key's identity when `digest` is its hash (the gateway normally knows it already)."""
     if not settings.admin_key or not hmac.compare_digest(hash_secret(settings.admin_key), digest):
         return None
-    return {"key_id": PLATFORM_KEY_ID, "org_id": PLATFORM_ORG_ID, "role": "admin",
-            "scopes": [SCOPE_PLATFORM_ADMIN], "plan": "enterprise", "rate_limit_per_hour": None, "revoked": False}
+    return {"key_id": PLATFORM_KEY_ID, "org_id": PLATFORM_ORG_ID, "role": "admin", "scopes": [SCOPE_PLATFORM_ADMIN],
+            "plan": "enterprise", "rate_limit_per_hour": None, "revoked": False}
 
 
 async def identity_by_hash(db: Database, *, digest: str, settings: Settings) -> dict[str, Any]:
@@ -192,15 +193,15 @@ async def exchange_token(
         if row["revoked_at"] is not None:
             raise Problem(401, "the API key has been revoked", slug="api-key-revoked", headers=_BEARER)
         # Defence in depth: when the gateway passed the key itself through, it must be this key.
-        if presented_secret is not None and not secret_matches(presented_secret, row["secret_sha256"].strip()):
-            raise Problem(401, "the presented API key does not match the authenticated key", slug="unauthorized",
-                          headers=_BEARER)
+        if presented_secret is not None and not secret_matches(presented_secret, row["secret_sha256"]):
+            raise Problem(401, "the presented API key does not match the authenticated key",
+                          slug="unauthorized", headers=_BEARER)
         await repository.touch_api_key(conn, row["id"])
     keys = await keyring.current(db)
     ttl = settings.temp_token_ttl_seconds
     claims = temporary_token_claims(
-        key_id=row["id"], org_id=row["org_id"], role=row["role"], scopes=list(row["scopes"]), plan=row["plan"],
-        rate_limit_per_hour=settings.plan_limits.get(row["plan"]), issuer=settings.temp_token_issuer,
+        key_id=row["id"], org_id=row["org_id"], role=row["role"], scopes=list(row["scopes"]),
+        plan=row["plan"], rate_limit_per_hour=settings.plan_limits.get(row["plan"]), issuer=settings.temp_token_issuer,
         audience=settings.temp_token_audience, now=int(time.time()), ttl_seconds=ttl,
     )
     return {"temporary_token": keys.signer.sign(claims), "token_type": "Bearer", "expires_at": claims["exp"],

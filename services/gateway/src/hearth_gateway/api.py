@@ -15,7 +15,8 @@ router = APIRouter(include_in_schema=False)
 
 
 def _gateway(request: Request) -> Gateway:
-    return request.app.state.gateway  # type: ignore[no-any-return]
+    gw: Gateway = request.app.state.gateway
+    return gw
 
 
 @router.get("/internal/jwks.json")

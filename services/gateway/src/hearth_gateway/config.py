@@ -46,7 +46,9 @@ class Settings(ServiceSettings):
     negative_ttl_seconds: float = 2.0  # unknown keys: short, so floods do not reach auth-token
     auth_lookup_timeout_seconds: float = 3.0
 
-    plan_limits: dict[str, int | None] = {"standard": 1000, "professional": 5000, "enterprise": None, "test": 100}
+    plan_limits: dict[str, int | None] = {
+        "standard": 1000, "professional": 5000, "enterprise": None, "test": 100,
+    }
     rate_window_seconds: int = 3600
 
     upstream_timeout_seconds: float = 10.0

@@ -41,7 +41,7 @@ class Identity:
 
 def plan_limit(plan: str, explicit: int | None, limits: Mapping[str, int | None], *,
                has_explicit: bool) -> int | None:
-    """The hourly limit: the identity's own number when given, else the plan's; unknown plans get the lowest."""
+    """The hourly limit: the identity's own number if given, else the plan's; unknown plans get the lowest."""
     if has_explicit:
         return explicit
     if plan in limits:
@@ -155,7 +155,7 @@ class RateDecision:
     allowed: bool
 
     def headers(self) -> dict[str, str]:
-        """IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers), plus Retry-After on a denial."""
+        """IETF draft RateLimit-* header fields, plus Retry-After on a denial."""
         out = {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(self.remaining),
                "RateLimit-Reset": str(self.reset_seconds)}
         if not self.allowed:
@@ -184,7 +184,9 @@ _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-
 def valid_traceparent(value: str | None) -> bool:
     """W3C trace-context: version ff, all-zero trace id or parent id are invalid."""
     m = _TRACEPARENT.match(value or "")
-    return bool(m) and m.group(1) != "ff" and set(m.group(2)) != {"0"} and set(m.group(3)) != {"0"}
+    if m is None:
+        return False
+    return m.group(1) != "ff" and set(m.group(2)) != {"0"} and set(m.group(3)) != {"0"}
 
 
 def new_traceparent() -> str:
@@ -208,8 +210,10 @@ def _rewrite_refs(node: Any, renames: Mapping[str, str]) -> Any:
     if isinstance(node, dict):
         out = {}
         for k, v in node.items():
-            if k == "$ref" and isinstance(v, str) and v.startswith(_REF_PREFIX) and v[len(_REF_PREFIX):] in renames:
-                out[k] = _REF_PREFIX + renames[v[len(_REF_PREFIX):]]
+            is_ref = k == "$ref" and isinstance(v, str) and v.startswith(_REF_PREFIX)
+            name = v[len(_REF_PREFIX):] if is_ref else None
+            if name is not None and name in renames:
+                out[k] = _REF_PREFIX + renames[name]
             else:
                 out[k] = _rewrite_refs(v, renames)
         return out
@@ -224,7 +228,7 @@ def _service_prefix(name: str) -> str:
 
 def merge_openapi(docs: Mapping[str, dict[str, Any]], *, title: str = "Hearth API",
                   version: str = "1") -> dict[str, Any]:
-    """One OpenAPI 3.1 document from each service's: paths united, clashing schema names prefixed by service."""
+    """One OpenAPI 3.1 document: paths united, clashing schema names prefixed by service."""
     merged: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version,
@@ -233,7 +237,7 @@ def merge_openapi(docs: Mapping[str, dict[str, Any]], *, title: str = "Hearth AP
         "paths": {},
         "components": {"schemas": {}, "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer",
-                       "description": "An API key (permanent token) or a temporary token from POST /v1/auth/token"},
+                       "description": "An API key or a temporary token from POST /v1/auth/token"},
         }},
         "security": [{"bearer": []}],
         "tags": [],

@@ -45,7 +45,8 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         admin_database_url=os.environ.get("HEARTH_ADMIN_DATABASE_URL"),
     )
     # FastAPI's own /openapi.json and /docs would describe only the gateway; ours merge every service.
-    app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) not in _FASTAPI_DOC_ROUTES]
+    app.router.routes[:] = [r for r in app.router.routes
+                            if getattr(r, "path", None) not in _FASTAPI_DOC_ROUTES]
     app.include_router(router)
     app.router.add_route("/v1/{path:path}", proxy_http, methods=_METHODS, include_in_schema=False)
     app.router.add_websocket_route("/v1/{path:path}", proxy_websocket)

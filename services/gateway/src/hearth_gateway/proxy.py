@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -60,7 +61,7 @@ def _problem(request: Request | None, exc: Problem, extra_headers: dict[str, str
 
 
 def _credential(headers: Any, *, method: str, path: str, query_token: str | None = None) -> str:
-    """The caller's token: `Authorization: Bearer`, else `x-permanent-token` on the exchange, else `?access_token`."""
+    """The token: `Authorization: Bearer`, else `x-permanent-token` (exchange only), else `?access_token`."""
     bearer = bearer_token(headers.get("authorization"))
     if bearer:
         return bearer
@@ -70,7 +71,8 @@ def _credential(headers: Any, *, method: str, path: str, query_token: str | None
         return str(headers[PERMANENT_TOKEN_HEADER]).strip()
     if query_token:
         return query_token
-    raise unauthorized("missing credentials: send Authorization: Bearer <API key or temporary token>", error=None)
+    raise unauthorized("missing credentials: send Authorization: Bearer <API key or temporary token>",
+                       error=None)
 
 
 async def _admit(gw: Gateway, *, token: str, method: str, path: str) -> tuple[Any, RateDecision | None]:
@@ -86,8 +88,10 @@ async def _admit(gw: Gateway, *, token: str, method: str, path: str) -> tuple[An
     return identity, decision
 
 
-def _upstream_headers(gw: Gateway, *, raw: list[tuple[str, str]], path: str, identity: Any, request_id: str,
-                      traceparent: str, client_host: str | None, scheme: str, host: str | None) -> CIMultiDict[str]:
+def _upstream_headers(
+    gw: Gateway, *, raw: list[tuple[str, str]], path: str, identity: Any, request_id: str,
+    traceparent: str, client_host: str | None, scheme: str, host: str | None,
+) -> CIMultiDict[str]:
     drop = _REQUEST_DROP
     if not any(under(path, p) for p in gw.settings.credential_passthrough_prefixes):
         drop = drop | _CREDENTIALS
@@ -111,7 +115,7 @@ def _trace(headers: Any) -> str:
     return str(tp)
 
 
-def _target(base: str, scope: dict[str, Any], query: str) -> URL:
+def _target(base: str, scope: MutableMapping[str, Any], query: str) -> URL:
     raw_path = scope.get("raw_path") or scope["path"].encode()
     path = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else str(raw_path)
     return URL(base + path + (f"?{query}" if query else ""), encoded=True)
@@ -144,12 +148,14 @@ async def proxy_http(request: Request) -> Response:
     timeout = aiohttp.ClientTimeout(total=None, connect=min(gw.settings.upstream_timeout_seconds, 5.0),
                                     sock_read=gw.settings.upstream_timeout_seconds)
     try:
-        upstream = await gw.session.request(method, url, headers=headers, data=body or None, allow_redirects=False,
-                                            timeout=timeout, skip_auto_headers=_SKIP_AUTO)
+        upstream = await gw.session.request(method, url, headers=headers, data=body or None,
+                                            allow_redirects=False, timeout=timeout,
+                                            skip_auto_headers=_SKIP_AUTO)
     except Exception as exc:
         return _upstream_failure(request, exc, service=matched[0], rate_headers=rate_headers)
     out_headers = forward_headers([(k, v) for k, v in upstream.headers.items()], drop=_RESPONSE_DROP)
-    extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in [*out_headers, *rate_headers.items()]]
+    extra = [(k.lower().encode("latin-1"), v.encode("latin-1"))
+             for k, v in [*out_headers, *rate_headers.items()]]
     length = upstream.content_length
     try:
         if method == "HEAD" or upstream.status in (204, 304):
@@ -186,7 +192,8 @@ def _streamed(upstream: aiohttp.ClientResponse, extra: list[tuple[bytes, bytes]]
     return response
 
 
-def _upstream_failure(request: Request, exc: Exception, *, service: str, rate_headers: dict[str, str]) -> Response:
+def _upstream_failure(request: Request, exc: Exception, *, service: str,
+                      rate_headers: dict[str, str]) -> Response:
     if isinstance(exc, TimeoutError | asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         status, slug, detail = 504, "upstream-timeout", f"the service behind {service} did not answer in time"
     elif isinstance(exc, aiohttp.ClientConnectionError | ConnectionError):
@@ -195,6 +202,7 @@ def _upstream_failure(request: Request, exc: Exception, *, service: str, rate_he
         status, slug, detail = 502, "bad-gateway", f"the service behind {service} answered badly"
     else:
         raise exc
+    # (unreachable for other exception types: they propagate as 500s)
     log.warning("upstream call failed", service=service, status=status, error=repr(exc))
     headers = {**rate_headers, **({"Retry-After": "1"} if status == 503 else {})}
     return problem_response(request, status=status, detail=detail, slug=slug,

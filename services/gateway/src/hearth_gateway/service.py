@@ -44,8 +44,18 @@ _MAX_CACHE_ENTRIES = 200_000
 def unauthorized(detail: str, *, slug: str = "unauthorized", title: str | None = None,
                  error: str | None = "invalid_token") -> Problem:
     """A 401 problem with the RFC 6750 challenge."""
-    challenge = 'Bearer realm="hearth"' + (f', error="{error}", error_description="{detail}"' if error else "")
+    challenge = 'Bearer realm="hearth"'
+    if error:
+        challenge += f', error="{error}", error_description="{detail}"'
     return Problem(401, detail, slug=slug, title=title, headers={"WWW-Authenticate": challenge})
+
+
+def _revoked() -> Problem:
+    return unauthorized("this API key has been revoked", slug="token-revoked", title="Token Revoked")
+
+
+def _auth_unavailable(detail: str) -> Problem:
+    return Problem(503, detail, slug="auth-unavailable", headers={"Retry-After": "1"})
 
 
 def sha256_hex(secret: str) -> str:
@@ -83,7 +93,8 @@ class IdentityCache:
         if digest:
             self.revoked_hashes.add(digest)
             self._by_hash.pop(digest, None)
-        for k in [k for k, (ident, _) in self._by_hash.items() if ident is not None and ident.key_id == key_id]:
+        stale = [k for k, (ident, _) in self._by_hash.items() if ident is not None and ident.key_id == key_id]
+        for k in stale:
             self._by_hash.pop(k, None)
 
     def forget_positive(self) -> None:
@@ -146,8 +157,9 @@ class InternalTokens:
         hit = self._cache.get(cache_key)
         if hit is not None and hit[1] > now:
             return hit[0]
-        token = self.signer.mint(Principal(org_id=identity.org_id, subject=identity.key_id, role=identity.role,
-                                           scopes=identity.forwarded_scopes))
+        principal = Principal(org_id=identity.org_id, subject=identity.key_id, role=identity.role,
+                              scopes=identity.forwarded_scopes)
+        token: str = self.signer.mint(principal)
         if len(self._cache) > 50_000:
             self._cache.clear()
         self._cache[cache_key] = (token, now + self.signer.ttl / 2)
@@ -194,7 +206,8 @@ class Gateway:
         return self._session
 
     def public_jwks(self) -> dict[str, Any]:
-        return jwks(self.key)
+        doc: dict[str, Any] = jwks(self.key)
+        return doc
 
     # -------------------------------------------------------------- authentication
 
@@ -208,19 +221,19 @@ class Gateway:
             return await self._verify_temporary(token, now)
         digest = sha256_hex(token)
         if self._admin_digest is not None and hmac.compare_digest(digest, self._admin_digest):
-            return Identity(key_id="operator", org_id=PLATFORM_ORG, role="admin",
-                            scopes=frozenset({PLATFORM_ADMIN_SCOPE}), plan="operator", rate_limit_per_hour=None)
+            return Identity(key_id="operator", org_id=PLATFORM_ORG, role="admin", plan="operator",
+                            scopes=frozenset({PLATFORM_ADMIN_SCOPE}), rate_limit_per_hour=None)
         if digest in self.identities.revoked_hashes:
-            raise unauthorized("this API key has been revoked", slug="token-revoked", title="Token Revoked")
+            raise _revoked()
         hit, identity = self.identities.get(digest, time.monotonic())
         if not hit:
             identity = await self._lookup_once(digest)
         if identity is None:
             if digest in self.identities.revoked_hashes:
-                raise unauthorized("this API key has been revoked", slug="token-revoked", title="Token Revoked")
+                raise _revoked()
             raise unauthorized("unknown API key")
         if identity.key_id in self.identities.revoked_keys:
-            raise unauthorized("this API key has been revoked", slug="token-revoked", title="Token Revoked")
+            raise _revoked()
         return identity
 
     async def _lookup_once(self, digest: str) -> Identity | None:
@@ -253,13 +266,11 @@ class Gateway:
                     self.identities.put(digest, None, time.monotonic())
                     return None
                 if resp.status != 200:
-                    raise Problem(503, f"authentication service answered {resp.status}", slug="auth-unavailable",
-                                  headers={"Retry-After": "1"})
+                    raise _auth_unavailable(f"authentication service answered {resp.status}")
                 body = await resp.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             log.warning("api key lookup failed", error=repr(exc))
-            raise Problem(503, "authentication service is unavailable; retry shortly", slug="auth-unavailable",
-                          headers={"Retry-After": "1"}) from exc
+            raise _auth_unavailable("authentication service is unavailable; retry shortly") from exc
         data = body.get("data") or {}
         if data.get("revoked"):
             self.identities.revoke(key_id=str(data.get("key_id")), digest=digest)
@@ -294,7 +305,8 @@ class Gateway:
             raise unauthorized("temporary token signed by an unknown key")
         try:
             claims = jwt.decode(token, key.key, algorithms=["EdDSA", "ES256"],
-                                audience=self.settings.auth_token_audience, issuer=self.settings.auth_token_issuer,
+                                audience=self.settings.auth_token_audience,
+                                issuer=self.settings.auth_token_issuer,
                                 options={"require": ["exp", "sub", "iss", "aud"]})
         except jwt.ExpiredSignatureError as exc:
             raise unauthorized("the temporary token has expired; exchange your API key for a new one",
@@ -312,15 +324,15 @@ class Gateway:
     def apply_auth_event(self, envelope: Envelope) -> None:
         """Keep the identity cache in step with auth-token's facts."""
         if envelope.type == ApiKeyRevoked.event_type:
-            revoked = envelope.data_as(ApiKeyRevoked)
+            revoked: ApiKeyRevoked = envelope.data_as(ApiKeyRevoked)
             self.identities.revoke(key_id=revoked.key_id, digest=revoked.secret_sha256)
             log.info("api key revoked", key_id=revoked.key_id)
         elif envelope.type == ApiKeyCreated.event_type:
-            created = envelope.data_as(ApiKeyCreated)
-            identity = Identity(
-                key_id=created.key_id, org_id=created.org_id, role=created.role, scopes=frozenset(created.scopes),
-                plan=created.plan,
-                rate_limit_per_hour=plan_limit(created.plan, None, self.settings.plan_limits, has_explicit=False))
+            created: ApiKeyCreated = envelope.data_as(ApiKeyCreated)
+            limit = plan_limit(created.plan, None, self.settings.plan_limits, has_explicit=False)
+            identity = Identity(key_id=created.key_id, org_id=created.org_id, role=created.role,
+                                scopes=frozenset(created.scopes), plan=created.plan,
+                                rate_limit_per_hour=limit)
             self.identities.put(created.secret_sha256, identity, time.monotonic())
 
     # -------------------------------------------------------------- rate limits

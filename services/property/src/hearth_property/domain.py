@@ -8,10 +8,9 @@ from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
 from hearth_contracts.common import Address
 from hearth_kit.problems import Problem
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 BuildingType = Literal["residential", "commercial", "mixed"]
 BuildingStatus = Literal["active", "inactive", "maintenance"]
@@ -439,7 +438,7 @@ def spans_overlap(a: tuple[date, date | None], b: tuple[date, date | None]) -> b
     """Two half-open day ranges share at least one day."""
     a_from, a_until = a
     b_from, b_until = b
-    if a_until is not None and a_until <= a_from or b_until is not None and b_until <= b_from:
+    if (a_until is not None and a_until <= a_from) or (b_until is not None and b_until <= b_from):
         return False  # an empty range (terminated before it started) overlaps nothing
     return (a_until is None or b_from < a_until) and (b_until is None or a_from < b_until)
 

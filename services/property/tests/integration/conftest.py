@@ -3,7 +3,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-
 from hearth_kit.testing import Infra, ServiceHarness, service_harness
 from hearth_kit.testing.plugin import unique_schema
 from hearth_property.main import build_app

@@ -8,7 +8,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-
 from hearth_contracts.property import BuildingCreated, BuildingUpdated
 from hearth_kit import outbox
 from hearth_kit.auth import INTERNAL_TOKEN_HEADER, InternalTokenSigner, Principal, SigningKey

@@ -58,6 +58,10 @@ def _local(script: str, action: str, env: dict[str, str]) -> str:
     return proc.stdout
 
 
+def _stop(script: str, env: dict[str, str]) -> None:
+    _local(script, "stop", env)
+
+
 def _running(script: str, env: dict[str, str]) -> bool:
     proc = subprocess.run(["bash", str(LOCAL / script), "status"], env={**os.environ, **env},
                           capture_output=True, text=True, timeout=120, check=False)
@@ -107,11 +111,11 @@ def start_infra() -> Infra:
         was_running = _running("postgres.sh", env)
         infra.database_url = _value(_local("postgres.sh", "start", env), "DATABASE_URL")
         if not was_running:
-            infra._stops.append(lambda: _local("postgres.sh", "stop", env) and None)
+            infra._stops.append(lambda: _stop("postgres.sh", env))
     if not bootstrap:
         was_running = _running("kafka.sh", env)
         infra.kafka_bootstrap = _value(_local("kafka.sh", "start", env), "KAFKA_BOOTSTRAP")
         if not was_running:
-            infra._stops.append(lambda: _local("kafka.sh", "stop", env) and None)
+            infra._stops.append(lambda: _stop("kafka.sh", env))
     infra.how = "local"
     return infra

@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from hearth_contracts.envelope import Envelope, parse_cloudevent
 
 

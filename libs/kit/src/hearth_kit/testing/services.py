@@ -42,7 +42,8 @@ class ServiceHarness:
     @asynccontextmanager
     async def raw(self, *, org_id: str | None = None) -> AsyncIterator[asyncpg.Connection]:
         """A raw connection as the service role (RLS applies), optionally scoped to an org."""
-        conn: asyncpg.Connection = await asyncpg.connect(self.database_url, server_settings={"search_path": self.schema})
+        conn: asyncpg.Connection = await asyncpg.connect(
+            self.database_url, server_settings={"search_path": self.schema})
         await init_connection(conn)
         try:
             async with conn.transaction():
@@ -68,7 +69,12 @@ def service_env(infra: Infra, *, prefix: str, schema: str) -> tuple[dict[str, st
 
 @asynccontextmanager
 async def service_harness(
-    infra: Infra, *, schema: str, prefix: str, build_app: Callable[[], FastAPI], monkeypatch_env: Callable[[str, str], None]
+    infra: Infra,
+    *,
+    schema: str,
+    prefix: str,
+    build_app: Callable[[], FastAPI],
+    monkeypatch_env: Callable[[str, str], None],
 ) -> AsyncIterator[ServiceHarness]:
     """Provision `schema` and its role, build the app with env pointing at the infra, run its lifespan."""
     env, password = service_env(infra, prefix=prefix, schema=schema)

@@ -1,6 +1,7 @@
 """Property use cases: each is one transaction that writes its rows and its outbox events together."""
 
 from hearth_kit import outbox
+
 from hearth_property.service.buildings import (
     SOURCE,
     create_building,

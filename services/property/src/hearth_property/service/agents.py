@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-
 from hearth_contracts.property import AgentCreated, AgentUpdated
 from hearth_kit import outbox
 from hearth_kit.auth import Principal
@@ -13,6 +12,7 @@ from hearth_kit.db import Database
 from hearth_kit.ids import new_id
 from hearth_kit.pagination import PageParams
 from hearth_kit.problems import not_found
+
 from hearth_property.domain import AgentIn, AgentPatch
 from hearth_property.repository import agents as repo
 from hearth_property.service.views import agent_snapshot, agent_view

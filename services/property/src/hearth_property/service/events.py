@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import asyncpg
-
 from hearth_contracts.envelope import EventData, to_cloudevent_bytes
 from hearth_kit.ids import new_id
 
@@ -23,7 +22,7 @@ async def append_many(
         return []
     subjects = sorted({subject for _, subject in events})
     # Reserve, per aggregate, as many sequence numbers as it has events here (sorted: a stable lock order).
-    wanted = {s: 0 for s in subjects}
+    wanted = dict.fromkeys(subjects, 0)
     for _, subject in events:
         wanted[subject] += 1
     rows = await conn.fetch(

@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
-
 from hearth_contracts.property import (
     LeaseActivated,
     LeaseCreated,
@@ -23,6 +22,7 @@ from hearth_kit.logging import get_logger
 from hearth_kit.pagination import PageParams
 from hearth_kit.problems import Problem, not_found
 from hearth_kit.runtime import Runtime
+
 from hearth_property.domain import (
     LeaseIn,
     TerminateIn,

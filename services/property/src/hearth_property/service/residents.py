@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-
 from hearth_contracts.billing import PaymentRecorded
 from hearth_contracts.envelope import Envelope
 from hearth_contracts.property import ResidentCreated, ResidentStatusChanged, ResidentUpdated
@@ -15,6 +14,7 @@ from hearth_kit.db import Database
 from hearth_kit.ids import new_id
 from hearth_kit.pagination import PageParams
 from hearth_kit.problems import not_found
+
 from hearth_property.domain import ResidentIn, ResidentPatch
 from hearth_property.repository import leases as lease_repo
 from hearth_property.repository import residents as repo

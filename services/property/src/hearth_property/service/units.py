@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
-from pydantic import ValidationError
-
 from hearth_contracts.envelope import EventData
 from hearth_contracts.property import UnitCreated, UnitDeleted, UnitStatusChanged, UnitUpdated
 from hearth_kit import outbox
@@ -16,6 +14,8 @@ from hearth_kit.db import Database
 from hearth_kit.ids import new_id
 from hearth_kit.pagination import PageParams
 from hearth_kit.problems import Problem, not_found
+from pydantic import ValidationError
+
 from hearth_property.domain import (
     MAX_BULK_CREATE,
     BulkStatusIn,

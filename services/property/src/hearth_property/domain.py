@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -402,7 +403,7 @@ class TerminateIn(BaseModel):
 
     model_config = _Strict
 
-    date: date | None = Field(default=None, description="Effective date (default: today, building time)")
+    date: dt.date | None = Field(default=None, description="Effective date (default: today, building time)")
     reason: str | None = Field(default=None, max_length=500)
 
 

@@ -10,9 +10,11 @@ _COLS = "id, org_id, name, email, phone, created_at, updated_at"
 
 
 async def insert_agent(conn: asyncpg.Connection, row: dict[str, Any]) -> asyncpg.Record:
-    return await conn.fetchrow(
+    out = await conn.fetchrow(
         f"INSERT INTO agents (id, org_id, name, email, phone) VALUES ($1, $2, $3, $4, $5) RETURNING {_COLS}",
         row["id"], row["org_id"], row["name"], row["email"], row["phone"])
+    assert out is not None
+    return out
 
 
 async def get_agent(conn: asyncpg.Connection, agent_id: str, *, for_update: bool = False) -> asyncpg.Record | None:
@@ -26,9 +28,11 @@ async def existing_agent_ids(conn: asyncpg.Connection, ids: list[str]) -> set[st
 
 
 async def update_agent(conn: asyncpg.Connection, agent_id: str, fields: dict[str, Any]) -> asyncpg.Record:
-    return await conn.fetchrow(
+    out = await conn.fetchrow(
         f"UPDATE agents SET name = $2, email = $3, phone = $4, updated_at = now() WHERE id = $1 RETURNING {_COLS}",
         agent_id, fields["name"], fields["email"], fields["phone"])
+    assert out is not None
+    return out
 
 
 async def list_agents(conn: asyncpg.Connection, *, org_id: str, q: str | None, limit: int,

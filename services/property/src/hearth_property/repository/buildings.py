@@ -21,16 +21,20 @@ def like_pattern(q: str) -> str:
 
 
 async def insert_building(conn: asyncpg.Connection, row: dict[str, Any]) -> asyncpg.Record:
-    return await conn.fetchrow(
+    out = await conn.fetchrow(
         "INSERT INTO buildings (id, org_id, name, type, address, timezone, status)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7)"
         " RETURNING id, org_id, name, type, address, timezone, status, created_at, updated_at,"
         " 0 AS units, 0 AS occupied_units",
         row["id"], row["org_id"], row["name"], row["type"], row["address"], row["timezone"], row["status"],
     )
+    assert out is not None
+    return out
 
 
-async def get_building(conn: asyncpg.Connection, building_id: str, *, for_update: bool = False) -> asyncpg.Record | None:
+async def get_building(
+    conn: asyncpg.Connection, building_id: str, *, for_update: bool = False
+) -> asyncpg.Record | None:
     if for_update:
         await conn.execute("SELECT 1 FROM buildings WHERE id = $1 FOR UPDATE", building_id)
     return await conn.fetchrow(f"{_BUILDING_SELECT} WHERE b.id = $1", building_id)
@@ -42,9 +46,9 @@ async def update_building(conn: asyncpg.Connection, building_id: str, fields: di
         "UPDATE buildings SET name = $2, type = $3, address = $4, timezone = $5, status = $6, updated_at = now()"
         " WHERE id = $1", building_id, *[fields[c] for c in cols],
     )
-    row = await get_building(conn, building_id)
-    assert row is not None
-    return row
+    out = await get_building(conn, building_id)
+    assert out is not None
+    return out
 
 
 async def delete_building(conn: asyncpg.Connection, building_id: str) -> None:

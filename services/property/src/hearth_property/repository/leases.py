@@ -45,11 +45,12 @@ async def get_lease(conn: asyncpg.Connection, lease_id: str, *, for_update: bool
 async def overlapping_lease(conn: asyncpg.Connection, *, unit_id: str, start: date,
                             until: date | None) -> str | None:
     """The id of a lease on this unit sharing a day with [start, until), if any (caller holds the unit lock)."""
-    return await conn.fetchval(
+    found = await conn.fetchval(
         "SELECT id FROM leases WHERE unit_id = $1"
         " AND daterange(start_date, LEAST(end_date + 1, terminated_on), '[)') && daterange($2, $3, '[)')"
         " AND NOT isempty(daterange(start_date, LEAST(end_date + 1, terminated_on), '[)'))"
         " ORDER BY start_date LIMIT 1", unit_id, start, until)
+    return None if found is None else str(found)
 
 
 async def terminate(conn: asyncpg.Connection, lease_id: str, *, on: date, reason: str | None) -> None:

@@ -13,10 +13,12 @@ _RET = _COLS.replace("r.", "")
 
 
 async def insert_resident(conn: asyncpg.Connection, row: dict[str, Any]) -> asyncpg.Record:
-    return await conn.fetchrow(
+    out = await conn.fetchrow(
         "INSERT INTO residents (id, org_id, name, email, phone, emergency_contacts, status)"
         f" VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_RET}",
         row["id"], row["org_id"], row["name"], row["email"], row["phone"], row["emergency_contacts"], row["status"])
+    assert out is not None
+    return out
 
 
 async def get_resident(conn: asyncpg.Connection, resident_id: str, *,
@@ -31,11 +33,13 @@ async def existing_resident_ids(conn: asyncpg.Connection, ids: list[str]) -> set
 
 
 async def update_resident(conn: asyncpg.Connection, resident_id: str, fields: dict[str, Any]) -> asyncpg.Record:
-    return await conn.fetchrow(
+    out = await conn.fetchrow(
         "UPDATE residents SET name = $2, email = $3, phone = $4, emergency_contacts = $5, status = $6,"
         f" updated_at = now() WHERE id = $1 RETURNING {_RET}",
         resident_id, fields["name"], fields["email"], fields["phone"], fields["emergency_contacts"],
         fields["status"])
+    assert out is not None
+    return out
 
 
 async def list_residents(

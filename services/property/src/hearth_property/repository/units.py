@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -85,15 +86,10 @@ async def insert_units(conn: asyncpg.Connection, rows: list[dict[str, Any]]) -> 
              "price_amount": "numeric"}
     # text[] columns cannot be unnested from a 2-D array of ragged rows, so they travel as JSON arrays.
     json_cols = {"features", "gallery"}
-    selects = []
-    for i, c in enumerate(cols, start=1):
-        if c in json_cols:
-            selects.append(f"ARRAY(SELECT jsonb_array_elements_text(t.{c}))")
-        else:
-            selects.append(f"t.{c}")
-    unnest_types = ", ".join(f"${i}::{'jsonb' if c in json_cols else types.get(c, 'text')}[]"
+    selects = [f"ARRAY(SELECT jsonb_array_elements_text(t.{c}::jsonb))" if c in json_cols else f"t.{c}" for c in cols]
+    unnest_types = ", ".join(f"${i}::{types.get(c, 'text')}[]"
                              for i, c in enumerate(cols, start=1))
-    args = [[r[c] for r in rows] for c in cols]
+    args = [[json.dumps(r[c]) if c in json_cols else r[c] for r in rows] for c in cols]
     return list(await conn.fetch(
         f"INSERT INTO units ({', '.join(cols)}) SELECT {', '.join(selects)}"
         f" FROM unnest({unnest_types}) AS t({', '.join(cols)}) ORDER BY t.id RETURNING {_RETURNING}",
@@ -103,15 +99,19 @@ async def insert_units(conn: asyncpg.Connection, rows: list[dict[str, Any]]) -> 
 
 async def replace_unit(conn: asyncpg.Connection, unit_id: str, fields: dict[str, Any]) -> asyncpg.Record:
     sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(WRITABLE, start=2))
-    return await conn.fetchrow(
+    out = await conn.fetchrow(
         f"UPDATE units SET {sets}, updated_at = now() WHERE id = $1 RETURNING {_RETURNING}",
         unit_id, *[fields[c] for c in WRITABLE],
     )
+    assert out is not None
+    return out
 
 
 async def set_status(conn: asyncpg.Connection, unit_id: str, status: str) -> asyncpg.Record:
-    return await conn.fetchrow(
+    out = await conn.fetchrow(
         f"UPDATE units SET status = $2, updated_at = now() WHERE id = $1 RETURNING {_RETURNING}", unit_id, status)
+    assert out is not None
+    return out
 
 
 async def lock_units(conn: asyncpg.Connection, ids: list[str], *, visibilities: list[str]) -> list[asyncpg.Record]:

@@ -45,7 +45,8 @@ async def append_many(
                                             org_id=org_id, sequence=seq, traceparent=traceparent))
     await conn.execute(
         "INSERT INTO outbox (event_id, topic, key, payload)"
-        " SELECT e, tp, k, p FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY AS t(e, tp, k, p, o)"
+        " SELECT e, tp, k, p FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])"
+        " WITH ORDINALITY AS t(e, tp, k, p, o)"
         " ORDER BY o",
         ids, topics, keys, payloads,
     )

@@ -26,10 +26,6 @@ CREATE TABLE units (
     size_interior    numeric(12, 2) CHECK (size_interior >= 0),
     size_land        numeric(12, 2) CHECK (size_land >= 0),
     size_unit        text        NOT NULL DEFAULT 'sqm' CHECK (size_unit IN ('sqm', 'sqft')),
-    -- interior area normalised to square metres: what min_size and sort=size compare
-    size_sqm         numeric(14, 2) GENERATED ALWAYS AS (
-                         CASE WHEN size_unit = 'sqft' THEN round(size_interior * 0.09290304, 2)
-                              ELSE size_interior END) STORED,
     price_amount     numeric(16, 2) NOT NULL CHECK (price_amount >= 0),
     price_currency   char(3)     NOT NULL,
     features         text[]      NOT NULL DEFAULT '{}',
@@ -39,16 +35,26 @@ CREATE TABLE units (
     assigned_agent   text        REFERENCES agents (id) ON DELETE RESTRICT,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
+    -- Filter/sort keys as bigint: numeric comparisons are not LEAKPROOF, so under row-level security
+    -- Postgres cannot use them as index conditions; int8 comparisons it can. Exact (2 decimals → ×100).
+    price_minor      bigint      GENERATED ALWAYS AS ((price_amount * 100)::bigint) STORED,
+    -- interior area in hundredths of a square metre (sqft converted): what min_size and sort=size use
+    size_sqm_x100    bigint      GENERATED ALWAYS AS (
+                         CASE WHEN size_unit = 'sqft' THEN round(size_interior * 9.290304)::bigint
+                              ELSE (size_interior * 100)::bigint END) STORED,
     CONSTRAINT units_building_number UNIQUE (building_id, unit_number)
 );
--- Filtered list: org + building / status / bedrooms / agent, ordered by the common sorts.
-CREATE INDEX units_org_created ON units (org_id, created_at DESC, id);
-CREATE INDEX units_org_building ON units (org_id, building_id, created_at DESC, id);
-CREATE INDEX units_org_status_price ON units (org_id, status, price_amount, id);
-CREATE INDEX units_org_price ON units (org_id, price_amount, id);
-CREATE INDEX units_org_bedrooms_price ON units (org_id, bedrooms, price_amount, id);
-CREATE INDEX units_org_size ON units (org_id, size_sqm, id);
-CREATE INDEX units_org_agent ON units (org_id, assigned_agent) WHERE assigned_agent IS NOT NULL;
+-- Filtered list: org + building / status / bedrooms / agent, each ending in a sort key and id so one
+-- index both filters and orders (scanned backwards for descending sorts).
+CREATE INDEX units_org_created ON units (org_id, created_at, id);
+CREATE INDEX units_org_building ON units (org_id, building_id, created_at, id);
+CREATE INDEX units_org_building_number ON units (org_id, building_id, unit_number, id);
+CREATE INDEX units_org_status_price ON units (org_id, status, price_minor, id);
+CREATE INDEX units_org_status_created ON units (org_id, status, created_at, id);
+CREATE INDEX units_org_price ON units (org_id, price_minor, id);
+CREATE INDEX units_org_bedrooms_price ON units (org_id, bedrooms, price_minor, id);
+CREATE INDEX units_org_size ON units (org_id, size_sqm_x100, id);
+CREATE INDEX units_org_agent ON units (org_id, assigned_agent, created_at, id) WHERE assigned_agent IS NOT NULL;
 -- occupancy counts per building
 CREATE INDEX units_building_status ON units (building_id, status);
 

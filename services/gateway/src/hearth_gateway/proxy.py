@@ -124,7 +124,7 @@ def _target(base: str, scope: MutableMapping[str, Any], query: str) -> URL:
 async def proxy_http(request: Request) -> Response:
     """Every `/v1/*` HTTP call."""
     gw = _gateway(request)
-    path, method = request.url.path, request.method
+    path, method = request.scope["path"], request.scope["method"]
     routes: RouteTable = request.app.state.routes
     matched = routes.match(path)
     if matched is None:
@@ -142,14 +142,12 @@ async def proxy_http(request: Request) -> Response:
     headers = _upstream_headers(gw, raw=raw, path=path, identity=identity, request_id=request_id,
                                 traceparent=_trace(request.headers),
                                 client_host=request.client.host if request.client else None,
-                                scheme=request.url.scheme, host=request.headers.get("host"))
+                                scheme=request.scope.get("scheme", "http"), host=request.headers.get("host"))
     body = await request.body()  # capped by the edge middleware (413 past max_body_bytes)
     url = _target(matched[1], request.scope, request.scope.get("query_string", b"").decode("latin-1"))
-    timeout = aiohttp.ClientTimeout(total=None, connect=min(gw.settings.upstream_timeout_seconds, 5.0),
-                                    sock_read=gw.settings.upstream_timeout_seconds)
     try:
         upstream = await gw.session.request(method, url, headers=headers, data=body or None,
-                                            allow_redirects=False, timeout=timeout,
+                                            allow_redirects=False, timeout=gw.upstream_timeout,
                                             skip_auto_headers=_SKIP_AUTO)
     except Exception as exc:
         return _upstream_failure(request, exc, service=matched[0], rate_headers=rate_headers)

@@ -38,6 +38,7 @@ log = get_logger(__name__)
 
 GATEWAY_SUBJECT = "gateway"
 GATEWAY_SCOPE = "internal:gateway"
+OPERATOR_KEY_ID = "key_platform_admin"  # the operator key's id as auth-token reports it
 _MAX_CACHE_ENTRIES = 200_000
 
 
@@ -183,6 +184,11 @@ class Gateway:
         self.pool: asyncpg.Pool | None = None
         self.events_ready = asyncio.Event()
         self._openapi: tuple[dict[str, Any], float] | None = None
+        # sock_read bounds the wait for each chunk of the answer: a silent upstream is a 504, a slow
+        # but steady stream is not cut off.
+        self.upstream_timeout = aiohttp.ClientTimeout(
+            total=None, connect=min(settings.upstream_timeout_seconds, 5.0),
+            sock_read=settings.upstream_timeout_seconds)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -221,7 +227,7 @@ class Gateway:
             return await self._verify_temporary(token, now)
         digest = sha256_hex(token)
         if self._admin_digest is not None and hmac.compare_digest(digest, self._admin_digest):
-            return Identity(key_id="operator", org_id=PLATFORM_ORG, role="admin", plan="operator",
+            return Identity(key_id=OPERATOR_KEY_ID, org_id=PLATFORM_ORG, role="admin", plan="enterprise",
                             scopes=frozenset({PLATFORM_ADMIN_SCOPE}), rate_limit_per_hour=None)
         if digest in self.identities.revoked_hashes:
             raise _revoked()

@@ -183,7 +183,8 @@ async def test_roles_and_scopes(replicas: Replicas, upstream: Upstream) -> None:
     assert op.status_code == 200, op.text
     assert "RateLimit-Limit" not in op.headers  # operator key: unlimited, not counted
     p = (await verifier(replicas)).verify(op.json()["headers"][INTERNAL_TOKEN_HEADER])
-    assert (p.org_id, p.role, p.scopes) == ("org_platform", "admin", frozenset({"platform:admin"}))
+    assert (p.org_id, p.subject, p.role, p.scopes) == (
+        "org_platform", "key_platform_admin", "admin", frozenset({"platform:admin"}))
 
 
 async def test_token_exchange_accepts_x_permanent_token_and_passes_it_to_auth(

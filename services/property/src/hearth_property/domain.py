@@ -242,10 +242,10 @@ def visible_for(role: str) -> list[str]:
 
 
 SORTS: dict[str, str] = {
-    "price": "price_amount",
+    "price": "price_minor",
     "created_at": "created_at",
     "bedrooms": "bedrooms",
-    "size": "size_sqm",
+    "size": "size_sqm_x100",
     "unit_number": "unit_number",
 }
 
@@ -270,6 +270,12 @@ def parse_sort(value: str | None) -> Sort:
                       errors=[{"field": "sort", "message": f"must be one of: {', '.join(allowed)}",
                                "code": "enum", "allowed": allowed}])
     return Sort(SORTS[key], descending)
+
+
+def minor_units(value: Decimal, *, round_up: bool) -> int:
+    """An amount in hundredths, rounded towards the inside of a range (filters compare bigint keys)."""
+    scaled = value * 100
+    return int(scaled.to_integral_value(rounding="ROUND_CEILING" if round_up else "ROUND_FLOOR"))
 
 
 def check_price_range(min_price: Decimal | None, max_price: Decimal | None) -> None:

@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from property_helpers import lease_body, mk_agent, mk_building, mk_resident, mk_unit, ok, unit_body
-
 from hearth_contracts.billing import PaymentRecorded
 from hearth_contracts.common import Money
 from hearth_contracts.envelope import to_cloudevent_bytes
@@ -17,6 +15,7 @@ from hearth_kit.ids import new_id
 from hearth_kit.messaging import wait_for
 from hearth_kit.testing import EventReader, Infra, ServiceHarness
 from hearth_property.service.leases import sweep_leases
+from property_helpers import lease_body, mk_agent, mk_building, mk_resident, mk_unit, ok, unit_body
 
 pytestmark = pytest.mark.integration
 

@@ -6,12 +6,11 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from property_helpers import lease_body, mk_building, mk_resident, mk_unit, ok
-
 from hearth_kit.testing import Infra, ServiceHarness, service_harness
 from hearth_kit.testing.plugin import unique_schema
 from hearth_property.main import build_app
 from hearth_property.service.leases import sweep_leases
+from property_helpers import lease_body, mk_building, mk_resident, mk_unit, ok
 
 pytestmark = pytest.mark.integration
 

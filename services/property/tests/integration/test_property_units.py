@@ -6,9 +6,8 @@ import time
 from typing import Any
 
 import pytest
-from property_helpers import mk_agent, mk_building, mk_unit, ok, unit_body
-
 from hearth_kit.testing import ServiceHarness
+from property_helpers import mk_agent, mk_building, mk_unit, ok, unit_body
 
 pytestmark = pytest.mark.integration
 
@@ -57,16 +56,16 @@ async def catalogue(prop: ServiceHarness) -> dict[str, Any]:
     b2 = await mk_building(prop, org, name="Two")
     agent = await mk_agent(prop, org)
     spec = {
-        "u1": dict(building_id=b1["id"], unit_number="101", status="available", bedrooms=1, price="100000",
-                   size={"interior": 50}, visibility="public"),
-        "u2": dict(building_id=b1["id"], unit_number="102", status="available", bedrooms=3, price="300000",
-                   size={"interior": 120}, visibility="agents", assigned_agent=agent["id"]),
-        "u3": dict(building_id=b1["id"], unit_number="103", status="reserved", bedrooms=3, price="250000",
-                   size={"interior": 1000, "unit": "sqft"}, visibility="team"),  # 92.9 sqm
-        "u4": dict(building_id=b2["id"], unit_number="201", status="sold", bedrooms=2, price="500000",
-                   size=None, visibility="private", assigned_agent=agent["id"]),
-        "u5": dict(building_id=b2["id"], unit_number="202", status="off_market", bedrooms=4, price="750000.50",
-                   size={"interior": 200}, visibility="public"),
+        "u1": {"building_id": b1["id"], "unit_number": "101", "status": "available", "bedrooms": 1, "price": "100000",
+                   "size": {"interior": 50}, "visibility": "public"},
+        "u2": {"building_id": b1["id"], "unit_number": "102", "status": "available", "bedrooms": 3, "price": "300000",
+                   "size": {"interior": 120}, "visibility": "agents", "assigned_agent": agent["id"]},
+        "u3": {"building_id": b1["id"], "unit_number": "103", "status": "reserved", "bedrooms": 3, "price": "250000",
+                   "size": {"interior": 1000, "unit": "sqft"}, "visibility": "team"},  # 92.9 sqm
+        "u4": {"building_id": b2["id"], "unit_number": "201", "status": "sold", "bedrooms": 2, "price": "500000",
+                   "size": None, "visibility": "private", "assigned_agent": agent["id"]},
+        "u5": {"building_id": b2["id"], "unit_number": "202", "status": "off_market", "bedrooms": 4,
+               "price": "750000.50", "size": {"interior": 200}, "visibility": "public"},
     }
     units: dict[str, str] = {}
     for key, s in spec.items():

@@ -6,8 +6,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from pydantic import ValidationError
-
 from hearth_kit.problems import Problem
 from hearth_property.domain import (
     LeaseIn,
@@ -27,6 +25,7 @@ from hearth_property.domain import (
     spans_overlap,
     visible_for,
 )
+from pydantic import ValidationError
 
 D = date
 
@@ -95,9 +94,9 @@ def test_visibility_matrix(role: str, sees: list[str]) -> None:
 
 def test_sort_parsing() -> None:
     assert parse_sort(None) == Sort("created_at", True)
-    assert parse_sort("price") == Sort("price_amount", False)
-    assert parse_sort("-price") == Sort("price_amount", True)
-    assert parse_sort("size") == Sort("size_sqm", False)
+    assert parse_sort("price") == Sort("price_minor", False)
+    assert parse_sort("-price") == Sort("price_minor", True)
+    assert parse_sort("size") == Sort("size_sqm_x100", False)
     assert parse_sort("-unit_number") == Sort("unit_number", True)
     with pytest.raises(Problem) as bad:
         parse_sort("name; DROP TABLE units")

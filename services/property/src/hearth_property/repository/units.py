@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from hearth_property.domain import Sort
+from hearth_property.domain import Sort, minor_units
 
 UNIT_COLUMNS = (
     "u.id, u.org_id, u.building_id, u.name, u.unit_number, u.type, u.status, u.bedrooms, u.bathrooms,"
@@ -21,7 +21,7 @@ WRITABLE = ("name", "unit_number", "type", "status", "bedrooms", "bathrooms", "s
             "size_unit", "price_amount", "price_currency", "features", "floor_plan", "gallery", "visibility",
             "assigned_agent")
 # A list counts at most this many rows exactly; past it, meta says the total is capped.
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000
 
 
 @dataclass
@@ -45,8 +45,10 @@ class UnitFilter:
         args: list[Any] = [self.org_id, self.visibilities]
         for column, op, value in (
             ("u.building_id", "=", self.building_id), ("u.status", "=", self.status),
-            ("u.price_amount", ">=", self.min_price), ("u.price_amount", "<=", self.max_price),
-            ("u.bedrooms", "=", self.bedrooms), ("u.size_sqm", ">=", self.min_size),
+            ("u.price_minor", ">=", None if self.min_price is None else minor_units(self.min_price, round_up=True)),
+            ("u.price_minor", "<=", None if self.max_price is None else minor_units(self.max_price, round_up=False)),
+            ("u.bedrooms", "=", self.bedrooms),
+            ("u.size_sqm_x100", ">=", None if self.min_size is None else minor_units(self.min_size, round_up=True)),
             ("u.visibility", "=", self.visibility), ("u.assigned_agent", "=", self.agent_id),
         ):
             if value is not None:
@@ -60,12 +62,12 @@ async def list_units(
 ) -> tuple[list[asyncpg.Record], int, bool]:
     """A page of units plus the (capped) total and whether the cap was hit."""
     where, args = flt.where()
+    # Postgres' default null placement (last ascending, first descending) matches a backward index scan.
     direction = "DESC" if sort.descending else "ASC"
-    nulls = "NULLS LAST"
     n = len(args)
     rows = await conn.fetch(
         f"SELECT {UNIT_COLUMNS} FROM units u WHERE {where}"
-        f" ORDER BY u.{sort.column} {direction} {nulls}, u.id {direction} LIMIT ${n + 1} OFFSET ${n + 2}",
+        f" ORDER BY u.{sort.column} {direction}, u.id {direction} LIMIT ${n + 1} OFFSET ${n + 2}",
         *args, limit, offset,
     )
     total = await conn.fetchval(

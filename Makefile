@@ -10,10 +10,10 @@ bootstrap:          ## uv + the workspace venv
 	@bash scripts/bootstrap.sh
 
 up: bootstrap       ## Kafka, Postgres, every service and the gateway, in the background; writes .run/demo.json
-	@$(PY) deploy/local/platform.py up
+	@$(PY) deploy/local/stack.py up
 
 down:               ## stop everything `make up` started
-	@if [ -x $(PY) ]; then $(PY) deploy/local/platform.py down; else bash deploy/local/kafka.sh stop; bash deploy/local/postgres.sh stop; fi
+	@if [ -x $(PY) ]; then $(PY) deploy/local/stack.py down; else bash deploy/local/kafka.sh stop; bash deploy/local/postgres.sh stop; fi
 
 test:               ## unit + integration + e2e, starting and stopping what they need
 	@bash scripts/test.sh all

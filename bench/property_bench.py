@@ -71,68 +71,75 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def main(args: argparse.Namespace) -> None:
-    infra = Infra(database_url=args.database_url, kafka_bootstrap=args.kafka, how="bench")
-    schema = unique_schema("property_bench")
-    org = new_id("org")
-    os.environ["HEARTH_PROPERTY_LEASE_SWEEP_SECONDS"] = "3600"
-    async with service_harness(infra, schema=schema, prefix="HEARTH_PROPERTY_", build_app=build_app,
-                               monkeypatch_env=os.environ.__setitem__) as h:
-        started = time.perf_counter()
-        conn = await asyncpg.connect(h.database_url, server_settings={"search_path": schema})
-        try:
-            async with conn.transaction():
-                await conn.execute("SELECT set_config('hearth.org_id', $1, true)", org)
-                seeds = SEED.strip().split(";\n\n")
-                params: list[list[Any]] = [[org, BUILDINGS], [org, AGENTS], [org, BUILDINGS, AGENTS, UNITS]]
-                for statement, values in zip(seeds, params, strict=True):
-                    await conn.execute(statement, *values)
-            await conn.execute("ANALYZE buildings; ANALYZE units; ANALYZE agents")
-        finally:
-            await conn.close()
-        seed_s = time.perf_counter() - started
-
-        building = "bld_bench" + "7".zfill(17)
-        agent = "agt_bench" + "4".zfill(17)
-        rows: list[tuple[str, str, float, float, float, int]] = []
-        all_ms: list[float] = []
-        for name, role, query in queries(building, agent):
-            headers = h.headers(org_id=org, role=role)
-            for _ in range(5):  # warm-up
-                await h.client.get(f"/v1/units?{query}", headers=headers)
-            samples: list[float] = []
-            total = ""
-            for _ in range(args.requests):
-                t0 = time.perf_counter()
-                resp = await h.client.get(f"/v1/units?{query}", headers=headers)
-                samples.append((time.perf_counter() - t0) * 1000)
-                assert resp.status_code == 200, resp.text
-                meta = resp.json()["meta"]
-                total = f"{meta['total']}{'+' if meta.get('total_capped') else ''}"
-            all_ms += samples
-            rows.append((name, total, statistics.median(samples), pct(samples, 99), max(samples), len(samples)))
-
-        bulk_ms: list[float] = []
-        headers = h.headers(org_id=org)
-        for run in range(3):
-            units = [{"building_id": building, "name": f"Bulk {run}-{i}", "unit_number": f"B{run}-{i:03d}",
-                      "bedrooms": i % 4, "price": {"amount": f"{100000 + i}.00", "currency": "USD"},
-                      "features": ["garden", "garage"], "visibility": "public"} for i in range(500)]
-            t0 = time.perf_counter()
-            resp = await h.client.post("/v1/units/bulk", json={"units": units}, headers=headers)
-            bulk_ms.append((time.perf_counter() - t0) * 1000)
-            assert resp.status_code == 201, resp.text
-
+async def drop(args: argparse.Namespace, schema: str) -> None:
+    """Remove the bench schema and its role (unless --keep)."""
+    if args.keep:
+        print(f"kept schema {schema}")
+        return
     admin = await asyncpg.connect(args.database_url)
     try:
-        if args.keep:
-            print(f"kept schema {schema} (org {org})")
-            return
         await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await admin.execute(f'DROP OWNED BY "hearth_{schema}"')
         await admin.execute(f'DROP ROLE IF EXISTS "hearth_{schema}"')
     finally:
         await admin.close()
+
+
+async def main(args: argparse.Namespace) -> None:
+    infra = Infra(database_url=args.database_url, kafka_bootstrap=args.kafka, how="bench")
+    schema = unique_schema("property_bench")
+    org = new_id("org")
+    os.environ["HEARTH_PROPERTY_LEASE_SWEEP_SECONDS"] = "3600"
+    rows: list[tuple[str, str, float, float, float, int]] = []
+    all_ms: list[float] = []
+    bulk_ms: list[float] = []
+    seed_s = 0.0
+    try:
+        async with service_harness(infra, schema=schema, prefix="HEARTH_PROPERTY_", build_app=build_app,
+                                   monkeypatch_env=os.environ.__setitem__) as h:
+            started = time.perf_counter()
+            conn = await asyncpg.connect(h.database_url, server_settings={"search_path": schema})
+            try:
+                async with conn.transaction():
+                    await conn.execute("SELECT set_config('hearth.org_id', $1, true)", org)
+                    seeds = SEED.strip().split(";\n\n")
+                    params: list[list[Any]] = [[org, BUILDINGS], [org, AGENTS], [org, BUILDINGS, AGENTS, UNITS]]
+                    for statement, values in zip(seeds, params, strict=True):
+                        await conn.execute(statement, *values)
+                await conn.execute("ANALYZE buildings; ANALYZE units; ANALYZE agents")
+            finally:
+                await conn.close()
+            seed_s = time.perf_counter() - started
+
+            building = "bld_bench" + "7".zfill(17)
+            agent = "agt_bench" + "4".zfill(17)
+            for name, role, query in queries(building, agent):
+                headers = h.headers(org_id=org, role=role)
+                for _ in range(5):  # warm-up
+                    await h.client.get(f"/v1/units?{query}", headers=headers)
+                samples: list[float] = []
+                total = ""
+                for _ in range(args.requests):
+                    t0 = time.perf_counter()
+                    resp = await h.client.get(f"/v1/units?{query}", headers=headers)
+                    samples.append((time.perf_counter() - t0) * 1000)
+                    assert resp.status_code == 200, resp.text
+                    meta = resp.json()["meta"]
+                    total = f"{meta['total']}{'+' if meta.get('total_capped') else ''}"
+                all_ms += samples
+                rows.append((name, total, statistics.median(samples), pct(samples, 99), max(samples), len(samples)))
+
+            headers = h.headers(org_id=org)
+            for run in range(3):
+                units = [{"building_id": building, "name": f"Bulk {run}-{i}", "unit_number": f"B{run}-{i:03d}",
+                          "bedrooms": i % 4, "price": {"amount": f"{100000 + i}.00", "currency": "USD"},
+                          "features": ["garden", "garage"], "visibility": "public"} for i in range(500)]
+                t0 = time.perf_counter()
+                resp = await h.client.post("/v1/units/bulk", json={"units": units}, headers=headers)
+                bulk_ms.append((time.perf_counter() - t0) * 1000)
+                assert resp.status_code == 201, resp.text
+    finally:
+        await drop(args, schema)
 
     print(f"\nproperty bench: {UNITS:,} units across {BUILDINGS} buildings, one org; seeded in {seed_s:.1f} s")
     print("service in-process, called through an httpx ASGI client (no network hop)\n")

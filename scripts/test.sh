@@ -16,7 +16,7 @@ started_infra=()
 stop_all() {
   code=$?
   if [ -f .run/test-platform/pids/gateway.pid ] || ls .run/test-platform/pids/*.pid >/dev/null 2>&1; then
-    HEARTH_RUN_DIR="$PWD/.run/test-platform" HEARTH_KEEP_INFRA=1 "$PY" deploy/local/platform.py down || true
+    HEARTH_RUN_DIR="$PWD/.run/test-platform" HEARTH_KEEP_INFRA=1 "$PY" deploy/local/stack.py down || true
   fi
   for s in "${started_infra[@]}"; do bash "deploy/local/$s" stop >/dev/null 2>&1 || true; done
   exit "$code"
@@ -47,7 +47,7 @@ if [ "$what" = e2e ] || [ "$what" = all ]; then
   echo "== e2e tests (through the gateway of a running platform)"
   export HEARTH_DATABASE_URL="postgresql://hearth:hearth@127.0.0.1:15432/hearth" HEARTH_KAFKA_BOOTSTRAP=127.0.0.1:19092
   HEARTH_RUN_DIR="$PWD/.run/test-platform" HEARTH_PORT_OFFSET=10000 HEARTH_ENVIRONMENT=test HEARTH_GATEWAY_REPLICAS=2 HEARTH_AUTH_TEMP_TOKEN_TTL_SECONDS=3 \
-    HEARTH_AUTH_PLAN_LIMITS='{"standard":1000,"professional":5000,"enterprise":null,"test":5}' \
-    "$PY" deploy/local/platform.py up
+    HEARTH_PLAN_LIMITS='{"standard":1000,"professional":5000,"enterprise":null,"test":5}' \
+    "$PY" deploy/local/stack.py up
   HEARTH_E2E_DEMO="$PWD/.run/test-platform/demo.json" run_pytest -q tests-e2e
 fi

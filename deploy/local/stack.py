@@ -99,8 +99,6 @@ def service_env(name: str, spec: dict[str, Any], *, admin_db: str, kafka: str, s
     url = {n: f"http://127.0.0.1:{s['port']}" for n, s in all_specs.items()}
     if name == "auth-token":
         env[f"{p}ADMIN_KEY"] = sec["admin_key"]
-        if os.environ.get("HEARTH_AUTH_PLAN_LIMITS"):
-            env[f"{p}PLAN_LIMITS"] = os.environ["HEARTH_AUTH_PLAN_LIMITS"]
     if name == "gateway":
         env.update({
             f"{p}ADMIN_KEY": sec["admin_key"],

@@ -42,8 +42,11 @@ async def latency(infra: Infra, requests: int, concurrency: int) -> None:
             arrived: dict[str, float] = {}
             async with EventReader(infra.kafka_bootstrap, "property.events") as reader:
 
+                posting_done = asyncio.Event()
+
                 async def consume() -> None:
-                    while len(arrived) < requests:
+                    # other writers may share the topic: stop once every one of our keys has arrived
+                    while not (posting_done.is_set() and accepted.keys() <= arrived.keys()):
                         batch = await reader._consumer.getmany(timeout_ms=200)
                         now = time.perf_counter()
                         for records in batch.values():
@@ -64,6 +67,7 @@ async def latency(infra: Infra, requests: int, concurrency: int) -> None:
                 t0 = time.perf_counter()
                 await asyncio.gather(*[post() for _ in range(requests - 20)])
                 post_seconds = time.perf_counter() - t0
+                posting_done.set()
                 await asyncio.wait_for(consumer, timeout=120)
             lat = [max(0.0, arrived[k] - accepted[k]) * 1000 for k in accepted if k in arrived]
             print(f"event latency POST accepted -> consumer holds event  (n={len(lat)}, concurrency={concurrency})")

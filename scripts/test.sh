@@ -10,8 +10,12 @@ export UV_PYTHON_DOWNLOADS=never PATH="$HOME/.local/bin:$PATH"
 bash scripts/bootstrap.sh
 PY=.venv/bin/python
 
-export HEARTH_RUN_DIR="$PWD/.run/test" HEARTH_PG_PORT=15432 HEARTH_KAFKA_PORT=19092 \
-       HEARTH_KAFKA_CONTROLLER_PORT=19093 HEARTH_PG_FAST=1
+# Ports can be moved (HEARTH_TEST_*) so a second checkout can test beside a first one.
+export HEARTH_TEST_PG_PORT="${HEARTH_TEST_PG_PORT:-15432}" HEARTH_TEST_KAFKA_PORT="${HEARTH_TEST_KAFKA_PORT:-19092}"
+export HEARTH_TEST_KAFKA_CONTROLLER_PORT="${HEARTH_TEST_KAFKA_CONTROLLER_PORT:-$((HEARTH_TEST_KAFKA_PORT + 1))}"
+export HEARTH_TEST_RUN_DIR="$PWD/.run/test"
+export HEARTH_RUN_DIR="$HEARTH_TEST_RUN_DIR" HEARTH_PG_PORT="$HEARTH_TEST_PG_PORT" HEARTH_KAFKA_PORT="$HEARTH_TEST_KAFKA_PORT" \
+       HEARTH_KAFKA_CONTROLLER_PORT="$HEARTH_TEST_KAFKA_CONTROLLER_PORT" HEARTH_PG_FAST=1
 started_infra=()
 stop_all() {
   code=$?
@@ -45,8 +49,9 @@ fi
 
 if [ "$what" = e2e ] || [ "$what" = all ]; then
   echo "== e2e tests (through the gateway of a running platform)"
-  export HEARTH_DATABASE_URL="postgresql://hearth:hearth@127.0.0.1:15432/hearth" HEARTH_KAFKA_BOOTSTRAP=127.0.0.1:19092
-  HEARTH_RUN_DIR="$PWD/.run/test-platform" HEARTH_PORT_OFFSET=10000 HEARTH_ENVIRONMENT=test HEARTH_GATEWAY_REPLICAS=2 HEARTH_AUTH_TEMP_TOKEN_TTL_SECONDS=3 \
+  export HEARTH_DATABASE_URL="postgresql://hearth:hearth@127.0.0.1:$HEARTH_PG_PORT/hearth"
+  export HEARTH_KAFKA_BOOTSTRAP="127.0.0.1:$HEARTH_KAFKA_PORT"
+  HEARTH_RUN_DIR="$PWD/.run/test-platform" HEARTH_PORT_OFFSET="${HEARTH_TEST_PORT_OFFSET:-10000}" HEARTH_ENVIRONMENT=test HEARTH_GATEWAY_REPLICAS=2 HEARTH_AUTH_TEMP_TOKEN_TTL_SECONDS=3 \
     HEARTH_PLAN_LIMITS='{"standard":1000,"professional":5000,"enterprise":null,"test":5}' \
     "$PY" deploy/local/stack.py up
   HEARTH_E2E_DEMO="$PWD/.run/test-platform/demo.json" run_pytest -q tests-e2e

@@ -12,6 +12,7 @@ from hearth_kit import outbox
 from hearth_kit.auth import Principal
 from hearth_kit.db import Database
 from hearth_kit.ids import new_id
+from hearth_kit.outbox import append_many
 from hearth_kit.pagination import PageParams
 from hearth_kit.problems import Problem, not_found
 from pydantic import ValidationError
@@ -30,7 +31,6 @@ from hearth_property.repository import agents as agent_repo
 from hearth_property.repository import buildings as building_repo
 from hearth_property.repository import units as repo
 from hearth_property.repository.units import UnitFilter
-from hearth_property.service.events import append_many
 from hearth_property.service.views import agent_view, building_view, unit_snapshot, unit_view
 
 SOURCE = "hearth/property"

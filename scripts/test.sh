@@ -22,6 +22,8 @@ stop_all() {
   if [ -f .run/test-platform/pids/gateway.pid ] || ls .run/test-platform/pids/*.pid >/dev/null 2>&1; then
     HEARTH_RUN_DIR="$PWD/.run/test-platform" HEARTH_KEEP_INFRA=1 "$PY" deploy/local/stack.py down || true
   fi
+  # the e2e step points the platform at this infra through these; stop must act on the local processes
+  unset HEARTH_DATABASE_URL HEARTH_KAFKA_BOOTSTRAP
   for s in "${started_infra[@]}"; do bash "deploy/local/$s" stop >/dev/null 2>&1 || true; done
   exit "$code"
 }

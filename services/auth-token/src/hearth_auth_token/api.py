@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 from hearth_kit.auth import CurrentPrincipal
 from hearth_kit.idempotency import run_idempotent
 from hearth_kit.pagination import PageParams, Pagination, page_body
 from hearth_kit.problems import Problem
+from hearth_kit.routes import IdempotencyKey, traceparent
 from hearth_kit.runtime import Deps
 
 from hearth_auth_token import service
@@ -21,7 +22,6 @@ router = APIRouter(prefix="/v1", tags=["auth"])
 internal_router = APIRouter(prefix="/internal/v1", tags=["internal"], include_in_schema=False)
 public_router = APIRouter(tags=["keys"])
 
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 Sha256Hex = Annotated[str, Path(pattern="^[0-9a-fA-F]{64}$", description="Hex SHA-256 of the key's secret")]
 
 
@@ -74,7 +74,7 @@ async def create_org(
         async def create() -> tuple[int, Any]:
             nonlocal secret
             doc, secret = await service.create_org(conn, body=body,
-                                                   traceparent=request.headers.get("traceparent"))
+                                                   traceparent=traceparent(request))
             return 201, {"data": doc}
 
         status, doc = await run_idempotent(conn, org_id=principal.org_id, key=idempotency_key,
@@ -117,7 +117,7 @@ async def create_api_key(
         async def create() -> tuple[int, Any]:
             nonlocal secret
             view, secret = await service.create_api_key(conn, principal=principal, body=body,
-                                                        traceparent=request.headers.get("traceparent"))
+                                                        traceparent=traceparent(request))
             return 201, {"data": view}
 
         status, doc = await run_idempotent(conn, org_id=principal.org_id, key=idempotency_key,
@@ -138,7 +138,7 @@ async def revoke_api_key(key_id: str, principal: CurrentPrincipal, deps: Deps, r
     """Revoke an API key of the caller's org (admins only; revoking twice is fine)."""
     principal.require_role("admin")
     await service.revoke_api_key(deps.db, principal=principal, key_id=key_id,
-                                 traceparent=request.headers.get("traceparent"))
+                                 traceparent=traceparent(request))
     return Response(status_code=204)
 
 

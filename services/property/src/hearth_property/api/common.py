@@ -1,35 +1,5 @@
-"""Shared route helpers: Idempotency-Key on creating POSTs."""
+"""Route helpers (written once in the kit; re-exported for the property routes)."""
 
-from __future__ import annotations
+from hearth_kit.routes import IdempotencyKey, create_once, traceparent
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
-
-import asyncpg
-from fastapi import Header, Request
-from fastapi.responses import JSONResponse
-from hearth_kit.auth import Principal
-from hearth_kit.idempotency import run_idempotent
-from hearth_kit.runtime import Runtime
-
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
-
-
-def traceparent(request: Request) -> str | None:
-    return request.headers.get("traceparent")
-
-
-async def create_once(
-    deps: Runtime, principal: Principal, *, key: str | None, request_body: Any,
-    create: Callable[[asyncpg.Connection], Awaitable[Any]],
-) -> JSONResponse:
-    """Run a creating use case in one transaction, replayed for a repeated Idempotency-Key."""
-    principal.require_write()
-    async with deps.db.transaction(org_id=principal.org_id) as conn:
-
-        async def run() -> tuple[int, Any]:
-            return 201, {"data": await create(conn)}
-
-        status, doc = await run_idempotent(conn, org_id=principal.org_id, key=key, request_body=request_body,
-                                           create=run)
-    return JSONResponse(doc, status_code=status)
+__all__ = ["IdempotencyKey", "create_once", "traceparent"]

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from conftest import bearer, new_key, new_org
 
 pytestmark = pytest.mark.e2e

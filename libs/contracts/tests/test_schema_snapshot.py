@@ -79,3 +79,12 @@ def test_additive_changes_pass() -> None:
     old = {"properties": {"a": {"type": "string"}}, "required": ["a"], "enum": ["x"]}
     new = {"properties": {"a": {"type": "string"}, "b": {"type": "integer"}}, "required": ["a"], "enum": ["x", "y"]}
     assert _breaking_changes(old, new) == []
+
+
+def test_committed_asyncapi_document_is_current() -> None:
+    from hearth_contracts.asyncapi import build, render
+
+    committed = Path(__file__).parents[1] / "asyncapi.json"
+    assert committed.read_text() == render(), "regenerate: python -m hearth_contracts.asyncapi > libs/contracts/asyncapi.json"
+    doc = build()
+    assert set(doc["components"]["messages"]) == {t.removeprefix("hearth.").replace(".", "_") for t in all_contracts()}

@@ -85,6 +85,7 @@ def test_committed_asyncapi_document_is_current() -> None:
     from hearth_contracts.asyncapi import build, render
 
     committed = Path(__file__).parents[1] / "asyncapi.json"
-    assert committed.read_text() == render(), "regenerate: python -m hearth_contracts.asyncapi > libs/contracts/asyncapi.json"
+    hint = "regenerate: python -m hearth_contracts.asyncapi > libs/contracts/asyncapi.json"
+    assert committed.read_text() == render(), hint
     doc = build()
     assert set(doc["components"]["messages"]) == {t.removeprefix("hearth.").replace(".", "_") for t in all_contracts()}

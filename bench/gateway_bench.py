@@ -186,6 +186,17 @@ class Processes:
                 p.kill()
 
 
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of a process (Linux /proc), None when unknown."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_http(url: str, timeout: float = 60) -> None:
     import urllib.request
 
@@ -304,10 +315,17 @@ def bench(args: argparse.Namespace) -> None:
 
         rows: list[tuple[str, str]] = []
         direct_rps = throughput(upstream + path, {}, seconds=args.seconds)
+        gw_pid = procs.procs[1].pid if not args.gateway else None  # [upstream, gateway, nginx]
+        cpu_before = process_cpu_seconds(gw_pid)
         gw_rps = throughput(gateway + path, auth, seconds=args.seconds)
+        cpu_after = process_cpu_seconds(gw_pid)
         rows += [("throughput direct (req/s)", f"{direct_rps:,.0f}"),
                  ("throughput via gateway (req/s)", f"{gw_rps:,.0f}"),
                  ("gateway ÷ direct (goal ≥ 0.5)", f"{gw_rps / direct_rps:.2f}")]
+        if cpu_before is not None and cpu_after is not None and gw_rps:
+            # CPU the gateway process spent per forwarded request: steadier than req/s on a shared box.
+            rows.append(("gateway CPU per request (µs, closed loop)",
+                         f"{(cpu_after - cpu_before) / (gw_rps * args.seconds) * 1e6:,.0f}"))
         if nginx:
             ngx_rps = throughput(nginx + path, {}, seconds=args.seconds)
             rows += [("throughput via nginx (req/s)", f"{ngx_rps:,.0f}")]

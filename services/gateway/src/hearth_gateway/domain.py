@@ -190,8 +190,10 @@ def valid_traceparent(value: str | None) -> bool:
 
 
 def new_traceparent() -> str:
-    """A fresh sampled W3C traceparent."""
-    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    """A fresh sampled W3C traceparent (one read of the OS's random source for both ids)."""
+    ids = secrets.token_hex(24)
+    return f"00-{ids[:32]}-{ids[32:]}-01"
+
 
 
 def forward_headers(headers: list[tuple[str, str]], *, drop: frozenset[str]) -> list[tuple[str, str]]:

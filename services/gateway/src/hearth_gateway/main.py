@@ -8,17 +8,21 @@ import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any, cast
 
 from fastapi import FastAPI
 from hearth_kit.auth import SigningKey, jwks
 from hearth_kit.runtime import Runtime, create_service, serve
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hearth_gateway.api import router
 from hearth_gateway.config import Settings
 from hearth_gateway.consumers import auth_events_consumer, rate_counter_pruner
 from hearth_gateway.domain import RouteTable
-from hearth_gateway.proxy import proxy_http, proxy_websocket
+from hearth_gateway.proxy import PROXY_PREFIX, PROXY_ROUTE, GatewayProxy, ProxyEdge
 from hearth_gateway.service import Gateway
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -31,6 +35,25 @@ def signing_key(settings: Settings) -> SigningKey:
     if settings.signing_key_pem:
         return SigningKey.from_pem(settings.signing_key_pem, settings.signing_kid)
     return SigningKey.generate(settings.signing_kid)
+
+
+class GatewayApp(FastAPI):
+    """The kit's FastAPI app, except that `/v1/*` goes straight to the plain-ASGI proxy.
+
+    A forwarded call skips FastAPI's per-request telemetry check, Starlette's middleware stack, routing,
+    dependency injection and `Request` objects; FastAPI keeps everything else (`/healthz`, `/readyz`,
+    `/metrics`, `/openapi.json`, `/docs`, `/internal/jwks.json`) and the lifespan.
+    """
+
+    proxy_app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        proxy = self.proxy_app
+        if proxy is not None and scope["type"] != "lifespan" and scope["path"].startswith(PROXY_PREFIX):
+            scope["app"] = self
+            await proxy(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:
@@ -49,17 +72,30 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes[:] = [r for r in app.router.routes
                             if getattr(r, "path", None) not in _FASTAPI_DOC_ROUTES]
     app.include_router(router)
-    app.router.add_route("/v1/{path:path}", proxy_http, methods=_METHODS, include_in_schema=False)
-    app.router.add_websocket_route("/v1/{path:path}", proxy_websocket)
+    routes = RouteTable(settings.routes)
+    proxy = GatewayProxy(gateway, routes, max_body_bytes=settings.max_body_bytes)
+    # The routes stay registered for FastAPI's slash redirect (`/v1` → `/v1/`) and as a fallback (where the
+    # kit's edge middleware does the edge work); `/v1/*` itself is answered by `GatewayApp.proxy_app`.
+    fallback = Route(PROXY_ROUTE, proxy, methods=_METHODS, include_in_schema=False)
+    proxy.methods = fallback.methods  # same 405s (and `Allow` header) as the route gave
+    app.router.routes.append(fallback)
+    app.router.routes.append(WebSocketRoute(PROXY_ROUTE, proxy))
     app.state.gateway = gateway
-    app.state.routes = RouteTable(settings.routes)
+    app.state.routes = routes
+    front: ASGIApp = ProxyEdge(proxy, service=settings.service_name, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=_METHODS, allow_headers=["*"],
-            allow_credentials="*" not in settings.cors_origins,
-            expose_headers=["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After",
-                            "x-request-id", "WWW-Authenticate"],
-        )
+        cors: dict[str, Any] = {
+            "allow_origins": settings.cors_origins, "allow_methods": _METHODS, "allow_headers": ["*"],
+            "allow_credentials": "*" not in settings.cors_origins,
+            "expose_headers": ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After",
+                               "x-request-id", "WWW-Authenticate"],
+        }
+        app.add_middleware(CORSMiddleware, **cors)
+        front = CORSMiddleware(front, **cors)
+    # As FastAPI's outermost layer does: an unexpected error becomes the kit's 500 problem (and is logged).
+    front = ServerErrorMiddleware(front, handler=app.exception_handlers.get(Exception), debug=app.debug)
+    app.__class__ = GatewayApp  # the kit builds a plain FastAPI; GatewayApp only adds the `/v1/*` branch
+    cast(GatewayApp, app).proxy_app = front
     kit_lifespan = app.router.lifespan_context
 
     @contextlib.asynccontextmanager

@@ -1,34 +1,40 @@
-"""The proxy itself: authenticate, authorize, count, forward (HTTP and WebSocket), map upstream failures."""
+"""The proxy itself: authenticate, authorize, count, forward (HTTP and WebSocket), map upstream failures.
+
+`/v1/*` is served by plain ASGI (`ProxyEdge` in front of FastAPI): no routing, dependency injection,
+`Request` objects or per-layer send wrappers on the hot path. `ProxyEdge` does for these paths exactly what
+the kit's `EdgeMiddleware` does for the rest (request id, body cap → 413, request metrics).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
-from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
 import structlog
 from hearth_kit.auth import INTERNAL_TOKEN_HEADER
-from hearth_kit.http import REQUEST_ID_HEADER
+from hearth_kit.http import LATENCY, REQUEST_ID_HEADER, REQUESTS
 from hearth_kit.ids import new_id
 from hearth_kit.logging import get_logger
 from hearth_kit.problems import Problem, problem_response
 from multidict import CIMultiDict
 from starlette.background import BackgroundTask
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from yarl import URL
 
 from hearth_gateway.domain import (
+    HOP_BY_HOP,
     RateDecision,
     RouteTable,
     authorize,
     bearer_token,
-    forward_headers,
     new_traceparent,
     under,
     valid_traceparent,
@@ -39,6 +45,8 @@ log = get_logger(__name__)
 
 PERMANENT_TOKEN_HEADER = "x-permanent-token"
 TOKEN_EXCHANGE_PATH = "/v1/auth/token"
+PROXY_PREFIX = "/v1/"
+PROXY_ROUTE = "/v1/{path:path}"  # the metrics' route label (and FastAPI's fallback route)
 _BUFFER_LIMIT = 256 * 1024  # responses up to this size are read whole; larger or unknown ones stream
 _SKIP_AUTO = frozenset({"Accept", "Accept-Encoding", "User-Agent", "Content-Type"})
 # Never forwarded as sent: the gateway sets these itself (or strips them on purpose).
@@ -48,10 +56,20 @@ _REQUEST_DROP = frozenset({
 })
 _CREDENTIALS = frozenset({"authorization", PERMANENT_TOKEN_HEADER})
 _RESPONSE_DROP = frozenset({"content-length", "date", "server", REQUEST_ID_HEADER})
+# Pre-joined sets (hop-by-hop + the gateway's own): one lookup per header on the hot path.
+_REQUEST_DROP_ALL = HOP_BY_HOP | _REQUEST_DROP
+_REQUEST_DROP_ALL_CREDENTIALS = _REQUEST_DROP_ALL | _CREDENTIALS
+_RESPONSE_DROP_ALL = frozenset(h.encode() for h in HOP_BY_HOP | _RESPONSE_DROP)
+_URL_CACHE_MAX = 4096
+# Handshake headers of the caller's own WebSocket (aiohttp makes its own for the upstream one).
+_WS_DROP = frozenset({"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
+                      "sec-websocket-protocol", "origin", "cookie"})
+# The kit edge's shape check before a traceparent is bound to the logs.
+_TRACEPARENT_SHAPE = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
-def _gateway(conn: Request | WebSocket) -> Gateway:
-    return conn.app.state.gateway  # type: ignore[no-any-return]
+class BodyTooLarge(Exception):
+    """The request body passed the configured cap (answered 413 by `ProxyEdge`)."""
 
 
 def _problem(request: Request | None, exc: Problem, extra_headers: dict[str, str] | None = None) -> Response:
@@ -60,15 +78,16 @@ def _problem(request: Request | None, exc: Problem, extra_headers: dict[str, str
                             errors=exc.errors, headers=headers or None, **exc.extra)
 
 
-def _credential(headers: Any, *, method: str, path: str, query_token: str | None = None) -> str:
+def _credential(authorization: str | None, permanent: str | None, *, method: str, path: str,
+                query_token: str | None = None) -> str:
     """The token: `Authorization: Bearer`, else `x-permanent-token` (exchange only), else `?access_token`."""
-    bearer = bearer_token(headers.get("authorization"))
+    bearer = bearer_token(authorization)
     if bearer:
         return bearer
     if bearer == "":
         raise unauthorized("Authorization must use the Bearer scheme", error="invalid_request")
-    if method == "POST" and path == TOKEN_EXCHANGE_PATH and headers.get(PERMANENT_TOKEN_HEADER):
-        return str(headers[PERMANENT_TOKEN_HEADER]).strip()
+    if method == "POST" and path == TOKEN_EXCHANGE_PATH and permanent:
+        return permanent.strip()
     if query_token:
         return query_token
     raise unauthorized("missing credentials: send Authorization: Bearer <API key or temporary token>",
@@ -88,91 +107,201 @@ async def _admit(gw: Gateway, *, token: str, method: str, path: str) -> tuple[An
     return identity, decision
 
 
-def _upstream_headers(
-    gw: Gateway, *, raw: list[tuple[str, str]], path: str, identity: Any, request_id: str,
-    traceparent: str, client_host: str | None, scheme: str, host: str | None,
+def _forwarded(raw: list[tuple[str, str]], drop: frozenset[str]) -> list[tuple[str, str]]:
+    """`raw` (names lower-case) minus hop-by-hop headers, those named in `Connection`, and `drop`."""
+    named = {t.strip().lower() for k, v in raw if k == "connection" for t in v.split(",")}
+    if named:
+        drop = drop | named
+    return [kv for kv in raw if kv[0] not in drop]
+
+
+def _gateway_headers(
+    gw: Gateway, out: list[tuple[str, str]], *, identity: Any, request_id: str, traceparent: str,
+    client_host: str | None, scheme: str, host: str | None,
 ) -> CIMultiDict[str]:
-    drop = _REQUEST_DROP
-    if not any(under(path, p) for p in gw.settings.credential_passthrough_prefixes):
-        drop = drop | _CREDENTIALS
-    out: CIMultiDict[str] = CIMultiDict(forward_headers(raw, drop=drop))
-    out[INTERNAL_TOKEN_HEADER] = gw.tokens.for_identity(identity, time.time())
-    out[REQUEST_ID_HEADER] = request_id
-    out["traceparent"] = traceparent
+    """The forwarded headers plus those the gateway sets (all of which were dropped from `out`)."""
+    out.append((INTERNAL_TOKEN_HEADER, gw.tokens.for_identity(identity, time.time())))
+    out.append((REQUEST_ID_HEADER, request_id))
+    out.append(("traceparent", traceparent))
     if client_host:
-        out["x-forwarded-for"] = client_host
-    out["x-forwarded-proto"] = scheme
+        out.append(("x-forwarded-for", client_host))
+    out.append(("x-forwarded-proto", scheme))
     if host:
-        out["x-forwarded-host"] = host
-    return out
+        out.append(("x-forwarded-host", host))
+    return CIMultiDict(out)
 
 
-def _trace(headers: Any) -> str:
-    tp = headers.get("traceparent")
+def _trace(tp: str | None) -> str:
     if not valid_traceparent(tp):
         tp = new_traceparent()
         structlog.contextvars.bind_contextvars(traceparent=tp)
     return str(tp)
 
 
-def _target(base: str, scope: MutableMapping[str, Any], query: str) -> URL:
+def _raw_path(scope: Scope) -> str:
     raw_path = scope.get("raw_path") or scope["path"].encode()
-    path = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else str(raw_path)
-    return URL(base + path + (f"?{query}" if query else ""), encoded=True)
+    return raw_path.decode("latin-1") if isinstance(raw_path, bytes) else str(raw_path)
 
 
-async def proxy_http(request: Request) -> Response:
-    """Every `/v1/*` HTTP call."""
-    gw = _gateway(request)
-    path, method = request.scope["path"], request.scope["method"]
-    routes: RouteTable = request.app.state.routes
-    matched = routes.match(path)
-    if matched is None:
-        return problem_response(request, status=404, detail=f"no service serves {path}", slug="not-found")
-    rate_headers: dict[str, str] = {}
-    try:
-        token = _credential(request.headers, method=method, path=path)
-        identity, decision = await _admit(gw, token=token, method=method, path=path)
-    except Problem as exc:
-        return _problem(request, exc)
-    if decision is not None:
-        rate_headers = decision.headers()
-    request_id = getattr(request.state, "request_id", None) or new_id("req")
-    raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]]
-    headers = _upstream_headers(gw, raw=raw, path=path, identity=identity, request_id=request_id,
-                                traceparent=_trace(request.headers),
-                                client_host=request.client.host if request.client else None,
-                                scheme=request.scope.get("scheme", "http"), host=request.headers.get("host"))
-    body = await request.body()  # capped by the edge middleware (413 past max_body_bytes)
-    url = _target(matched[1], request.scope, request.scope.get("query_string", b"").decode("latin-1"))
-    try:
-        upstream = await gw.session.request(method, url, headers=headers, data=body or None,
-                                            allow_redirects=False, timeout=gw.upstream_timeout,
-                                            skip_auto_headers=_SKIP_AUTO)
-    except Exception as exc:
-        return _upstream_failure(request, exc, service=matched[0], rate_headers=rate_headers)
-    out_headers = forward_headers([(k, v) for k, v in upstream.headers.items()], drop=_RESPONSE_DROP)
-    extra = [(k.lower().encode("latin-1"), v.encode("latin-1"))
-             for k, v in [*out_headers, *rate_headers.items()]]
-    length = upstream.content_length
-    try:
-        if method == "HEAD" or upstream.status in (204, 304):
-            upstream.release()
-            response = Response(status_code=upstream.status)
-            response.raw_headers = [h for h in response.raw_headers if h[0] != b"content-length"]
-            if method == "HEAD" and length is not None:
-                response.raw_headers.append((b"content-length", str(length).encode()))
-        elif length is not None and length <= _BUFFER_LIMIT:
-            content = await upstream.read()
-            upstream.release()
-            response = Response(content=content, status_code=upstream.status)
+def _target(base: str, scope: Scope, query: str) -> URL:
+    return URL(base + _raw_path(scope) + (f"?{query}" if query else ""), encoded=True)
+
+
+class GatewayProxy:
+    """The `/v1/*` ASGI app: HTTP calls forwarded with aiohttp, WebSockets relayed frame by frame.
+
+    Expects `scope["state"]["request_id"]` from the edge (`ProxyEdge`, or the kit's `EdgeMiddleware` when
+    reached through FastAPI's fallback route).
+    """
+
+    def __init__(self, gateway: Gateway, routes: RouteTable, *, max_body_bytes: int) -> None:
+        self.gateway = gateway
+        self.routes = routes
+        self.max_body = max_body_bytes
+        self._passthrough = tuple(gateway.settings.credential_passthrough_prefixes)
+        self._urls: dict[str, URL] = {}
+        # The methods FastAPI's `/v1/{path:path}` route accepts (others are 405, as its router answered).
+        self.methods: set[str] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await proxy_websocket(WebSocket(scope, receive, send), self.gateway, self.routes)
         else:
-            return _streamed(upstream, extra)
-    except Exception as exc:
-        upstream.release()
-        return _upstream_failure(request, exc, service=matched[0], rate_headers=rate_headers)
-    response.raw_headers.extend(extra)
-    return response
+            await self.http(scope, receive, send)
+
+    def _url(self, base: str, scope: Scope) -> URL:
+        """The upstream URL, path and query passed through as sent (parsed URLs memoised: yarl is slow)."""
+        query: bytes = scope.get("query_string", b"")
+        text = base + _raw_path(scope) + ("?" + query.decode("latin-1") if query else "")
+        url = self._urls.get(text)
+        if url is None:
+            if len(self._urls) >= _URL_CACHE_MAX:
+                self._urls.clear()
+            url = self._urls[text] = URL(text, encoded=True)
+        return url
+
+    async def _body(self, receive: Receive) -> bytes:
+        """The whole request body, capped at `max_body` (`BodyTooLarge`)."""
+        chunks: list[bytes] = []
+        seen = 0
+        while True:
+            msg = await receive()
+            if msg["type"] == "http.request":
+                chunk = msg.get("body", b"")
+                if chunk:
+                    seen += len(chunk)
+                    if seen > self.max_body:
+                        raise BodyTooLarge
+                    chunks.append(chunk)
+                if not msg.get("more_body", False):
+                    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            elif msg["type"] == "http.disconnect":
+                raise ClientDisconnect
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Every `/v1/*` HTTP call."""
+        gw = self.gateway
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if self.methods is not None and method not in self.methods:
+            await problem_response(Request(scope), status=405, detail="Method Not Allowed",
+                                   headers={"Allow": ", ".join(self.methods)})(scope, receive, send)
+            return
+        matched = self.routes.match(path)
+        if matched is None:
+            await problem_response(Request(scope), status=404, detail=f"no service serves {path}",
+                                   slug="not-found")(scope, receive, send)
+            return
+        # One pass over the headers: the few the gateway reads (first occurrence wins, as in
+        # Starlette's `Headers.get`) and the decoded list to forward.
+        raw: list[tuple[str, str]] = []
+        authorization = permanent = host = traceparent = None
+        has_body = False
+        for k, v in scope["headers"]:
+            name = k.decode("latin-1").lower()
+            value = v.decode("latin-1")
+            raw.append((name, value))
+            if name == "authorization":
+                if authorization is None:
+                    authorization = value
+            elif name == "host":
+                if host is None:
+                    host = value
+            elif name == "traceparent":
+                if traceparent is None:
+                    traceparent = value
+            elif name == PERMANENT_TOKEN_HEADER:
+                if permanent is None:
+                    permanent = value
+            elif name == "content-length" or name == "transfer-encoding":
+                has_body = True
+        rate_headers: dict[str, str] = {}
+        try:
+            token = _credential(authorization, permanent, method=method, path=path)
+            identity, decision = await _admit(gw, token=token, method=method, path=path)
+        except Problem as exc:
+            await _problem(Request(scope), exc)(scope, receive, send)
+            return
+        if decision is not None:
+            rate_headers = decision.headers()
+        state = scope.get("state")
+        request_id = (state.get("request_id") if state else None) or new_id("req")
+        drop = _REQUEST_DROP_ALL
+        if not any(under(path, p) for p in self._passthrough):
+            drop = _REQUEST_DROP_ALL_CREDENTIALS
+        client = scope.get("client")
+        headers = _gateway_headers(gw, _forwarded(raw, drop), identity=identity, request_id=request_id,
+                                   traceparent=_trace(traceparent), client_host=client[0] if client else None,
+                                   scheme=scope.get("scheme", "http"), host=host)
+        # A request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112 §6.3).
+        body = await self._body(receive) if has_body else b""
+        url = self._url(matched[1], scope)
+        try:
+            upstream = await gw.session.request(method, url, headers=headers, data=body or None,
+                                                allow_redirects=False, timeout=gw.upstream_timeout,
+                                                skip_auto_headers=_SKIP_AUTO)
+        except Exception as exc:
+            await _upstream_failure(Request(scope), exc, service=matched[0],
+                                    rate_headers=rate_headers)(scope, receive, send)
+            return
+        extra = _response_headers(upstream.raw_headers)
+        for k, v in rate_headers.items():
+            extra.append((k.lower().encode("latin-1"), v.encode("latin-1")))
+        status = upstream.status
+        length = upstream.content_length
+        try:
+            if method == "HEAD" or status in (204, 304):
+                upstream.release()
+                content = b""
+                if method == "HEAD" and length is not None:
+                    extra.insert(0, (b"content-length", str(length).encode()))
+            elif length is not None and length <= _BUFFER_LIMIT:
+                content = await upstream.read()
+                upstream.release()
+                if status >= 200:
+                    extra.insert(0, (b"content-length", str(len(content)).encode()))
+            else:
+                await _streamed(upstream, extra)(scope, receive, send)
+                return
+        except Exception as exc:
+            upstream.release()
+            await _upstream_failure(Request(scope), exc, service=matched[0],
+                                    rate_headers=rate_headers)(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": status, "headers": extra})
+        await send({"type": "http.response.body", "body": content})
+
+
+def _response_headers(raw: Any) -> list[tuple[bytes, bytes]]:
+    """The upstream's response headers, byte for byte (names lower-cased), minus hop-by-hop and our own."""
+    named = {t.strip().lower() for k, v in raw if k.lower() == b"connection" for t in v.split(b",")}
+    drop = _RESPONSE_DROP_ALL | named if named else _RESPONSE_DROP_ALL
+    out = []
+    for k, v in raw:
+        lk = k.lower()
+        if lk not in drop:
+            out.append((lk, v))
+    return out
 
 
 def _streamed(upstream: aiohttp.ClientResponse, extra: list[tuple[bytes, bytes]]) -> Response:
@@ -207,13 +336,92 @@ def _upstream_failure(request: Request, exc: Exception, *, service: str,
                             title="Bad Gateway" if status == 502 else None, headers=headers)
 
 
+class ProxyEdge:
+    """The edge of `/v1/*` (served before any FastAPI machinery, see `main.GatewayApp`), then `GatewayProxy`.
+
+    For HTTP it does what the kit's `EdgeMiddleware` does (same headers, problem bodies and metrics):
+    request id (the caller's, ≤ 128 chars, or a new one) into `scope["state"]`, the logs and the response;
+    traceparent into the logs; `413` past `max_body_bytes` (by `Content-Length` or while reading);
+    `hearth_http_requests_total` / `hearth_http_request_seconds` under the route `/v1/{path:path}`.
+    WebSockets go straight to the proxy (the kit's edge passes them through too).
+    """
+
+    def __init__(self, proxy: GatewayProxy, *, service: str, max_body_bytes: int) -> None:
+        self.proxy = proxy
+        self.service = service
+        self.max_body = max_body_bytes
+        self._counters: dict[tuple[str, int], Any] = {}
+        self._histograms: dict[str, Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.proxy(scope, receive, send)
+            return
+        rid = tp = declared = None
+        for k, v in scope["headers"]:  # last occurrence wins, as in the kit's header dict
+            if k == b"x-request-id":
+                rid = v
+            elif k == b"traceparent":
+                tp = v
+            elif k == b"content-length":
+                declared = v
+        request_id = (rid.decode("latin-1") if rid else "") or new_id("req")
+        request_id = request_id[:128]
+        trace = tp.decode("latin-1") if tp else ""
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
+        state["request_id"] = request_id
+        structlog.contextvars.bind_contextvars(request_id=request_id,
+                                               traceparent=trace if valid_traceparent_shape(trace) else None)
+        start = time.perf_counter()
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            await self._too_large(scope, receive, send, request_id)
+            return
+        status = 500
+        rid_header = (b"x-request-id", request_id.encode())
+
+        async def tagged_send(msg: Message) -> None:
+            nonlocal status
+            if msg["type"] == "http.response.start":
+                status = msg["status"]
+                msg["headers"] = [*msg.get("headers", []), rid_header]
+            await send(msg)
+
+        try:
+            await self.proxy(scope, receive, tagged_send)
+        except BodyTooLarge:
+            await self._too_large(scope, receive, send, request_id)
+            status = 413
+        finally:
+            method = scope["method"]
+            counter = self._counters.get((method, status))
+            if counter is None:
+                counter = self._counters[(method, status)] = REQUESTS.labels(
+                    self.service, method, PROXY_ROUTE, str(status))
+            histogram = self._histograms.get(method)
+            if histogram is None:
+                histogram = self._histograms[method] = LATENCY.labels(self.service, method, PROXY_ROUTE)
+            counter.inc()
+            histogram.observe(time.perf_counter() - start)
+            structlog.contextvars.unbind_contextvars("request_id", "traceparent")
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
+        resp = problem_response(None, status=413, detail=f"Request body exceeds {self.max_body} bytes",
+                                slug="body-too-large", headers={"x-request-id": rid})
+        await resp(scope, receive, send)
+
+
+def valid_traceparent_shape(value: str) -> bool:
+    """The kit's check before binding a traceparent to the logs (shape only)."""
+    return _TRACEPARENT_SHAPE.match(value) is not None
+
+
 # ---------------------------------------------------------------- WebSocket
 
-async def proxy_websocket(ws: WebSocket) -> None:
+async def proxy_websocket(ws: WebSocket, gw: Gateway, routes: RouteTable) -> None:
     """`/v1/*` WebSockets: same authentication (header or `?access_token=`), frames relayed both ways."""
-    gw = _gateway(ws)
     path = ws.url.path
-    routes: RouteTable = ws.app.state.routes
     matched = routes.match(path)
     if matched is None:
         await ws.send_denial_response(problem_response(None, status=404, detail=f"no service serves {path}"))
@@ -221,19 +429,20 @@ async def proxy_websocket(ws: WebSocket) -> None:
     query = parse_qsl(ws.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
     access_token = next((v for k, v in query if k == "access_token"), None)
     try:
-        token = _credential(ws.headers, method="GET", path=path, query_token=access_token)
+        token = _credential(ws.headers.get("authorization"), ws.headers.get(PERMANENT_TOKEN_HEADER),
+                            method="GET", path=path, query_token=access_token)
         identity, decision = await _admit(gw, token=token, method="GET", path=path)
     except Problem as exc:
         await ws.send_denial_response(_problem(None, exc))
         return
     request_id = ws.headers.get(REQUEST_ID_HEADER) or new_id("req")
-    raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in ws.scope["headers"]]
-    drop = frozenset({"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
-                      "sec-websocket-protocol", "origin", "cookie"})
-    headers = _upstream_headers(gw, raw=[(k, v) for k, v in raw if k.lower() not in drop], path=path,
-                                identity=identity, request_id=request_id, traceparent=_trace(ws.headers),
-                                client_host=ws.client.host if ws.client else None, scheme=ws.url.scheme,
-                                host=ws.headers.get("host"))
+    raw = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in ws.scope["headers"]]
+    passthrough = any(under(path, p) for p in gw.settings.credential_passthrough_prefixes)
+    drop = (_REQUEST_DROP_ALL if passthrough else _REQUEST_DROP_ALL_CREDENTIALS) | _WS_DROP
+    headers = _gateway_headers(gw, _forwarded(raw, drop), identity=identity, request_id=request_id,
+                               traceparent=_trace(ws.headers.get("traceparent")),
+                               client_host=ws.client.host if ws.client else None, scheme=ws.url.scheme,
+                               host=ws.headers.get("host"))
     protocols = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
     rest = urlencode([(k, v) for k, v in query if k != "access_token"])
     base = "ws" + matched[1][len("http"):] if matched[1].startswith("http") else matched[1]

@@ -277,3 +277,20 @@ async def test_internal_jwt_from_another_signer_is_not_what_services_receive(rep
     resp = await replicas.a.client.get("/v1/units", headers={**bearer(secret), INTERNAL_TOKEN_HEADER: forged})
     got = (await verifier(replicas)).verify(resp.json()["headers"][INTERNAL_TOKEN_HEADER])
     assert (got.org_id, got.subject, got.role) == (org, key_id, "technician")
+
+
+async def test_plain_asgi_proxy_path_keeps_the_framework_answers(replicas: Replicas, upstream: Upstream) -> None:
+    """`/v1/*` bypasses FastAPI, yet 405s, the `/v1` slash redirect, request ids and metrics stay as they were."""
+    secret, _, _ = upstream.auth.add_key(limit=100)
+    for client in replicas.clients:
+        resp = await client.request("TRACE", "/v1/buildings", headers=bearer(secret))
+        assert_problem(resp, 405, "method-not-allowed")
+        assert {m.strip() for m in resp.headers["allow"].split(",")} == {
+            "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+        assert resp.headers["x-request-id"].startswith("req_")
+        redirect = await client.get("/v1", headers=bearer(secret))
+        assert redirect.status_code == 307 and redirect.headers["location"].endswith("/v1/")
+        ok = await client.get("/v1/buildings", headers={**bearer(secret), "x-request-id": "r" * 200})
+        assert ok.headers["x-request-id"] == "r" * 128 == ok.json()["headers"]["x-request-id"]
+    metrics = (await replicas.b.get("/metrics")).text
+    assert 'route="/v1/{path:path}"' in metrics and 'status="405"' in metrics

@@ -33,6 +33,7 @@ bench: bootstrap    ## benchmarks: figures and ratios, not assertions
 lint: bootstrap     ## ruff + mypy --strict
 	@.venv/bin/ruff check .
 	@.venv/bin/mypy -p hearth_kit -p hearth_contracts $$(for d in services/*/src/hearth_*; do echo -p $$(basename $$d); done)
+	@.venv/bin/mypy bench
 
 fmt: bootstrap
 	@.venv/bin/ruff check --fix .

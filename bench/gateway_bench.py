@@ -170,7 +170,7 @@ def throughput(url: str, headers: dict[str, str], *, seconds: float, client: str
                processes: int = 2) -> float:
     results = run_loadgen(url, headers, mode="closed", seconds=seconds, processes=processes, concurrency=32,
                           client=client)
-    return sum(r["done"] for r in results) / seconds
+    return float(sum(r["done"] for r in results)) / seconds
 
 
 # ---------------------------------------------------------------- process management

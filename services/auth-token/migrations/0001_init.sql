@@ -24,14 +24,8 @@ CREATE TABLE api_keys (
 );
 CREATE INDEX api_keys_org_created ON api_keys (org_id, created_at DESC, id);
 
-ALTER TABLE orgs ENABLE ROW LEVEL SECURITY;
-ALTER TABLE orgs FORCE ROW LEVEL SECURITY;
-CREATE POLICY orgs_org ON orgs USING (
-    org_id = current_setting('hearth.org_id', true) OR current_setting('hearth.system', true) = 'on');
-ALTER TABLE api_keys ENABLE ROW LEVEL SECURITY;
-ALTER TABLE api_keys FORCE ROW LEVEL SECURITY;
-CREATE POLICY api_keys_org ON api_keys USING (
-    org_id = current_setting('hearth.org_id', true) OR current_setting('hearth.system', true) = 'on');
+SELECT enable_org_rls('orgs');
+SELECT enable_org_rls('api_keys');
 
 -- Platform-wide (not org-owned): Ed25519 keys for temporary tokens when none are configured.
 -- The newest key with retired_at NULL signs; retired keys stay published until their tokens expire.

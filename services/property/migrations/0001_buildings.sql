@@ -12,7 +12,4 @@ CREATE TABLE buildings (
 CREATE INDEX buildings_org_status ON buildings (org_id, status, id);
 CREATE INDEX buildings_org_created ON buildings (org_id, created_at DESC, id);
 
-ALTER TABLE buildings ENABLE ROW LEVEL SECURITY;
-ALTER TABLE buildings FORCE ROW LEVEL SECURITY;
-CREATE POLICY buildings_org ON buildings USING (
-    org_id = current_setting('hearth.org_id', true) OR current_setting('hearth.system', true) = 'on');
+SELECT enable_org_rls('buildings');

@@ -120,27 +120,9 @@ CREATE TABLE payments (
 );
 CREATE INDEX payments_resident ON payments (org_id, resident_id, paid_at DESC);
 
-ALTER TABLE agents ENABLE ROW LEVEL SECURITY;
-ALTER TABLE agents FORCE ROW LEVEL SECURITY;
-CREATE POLICY agents_org ON agents USING (
-    org_id = current_setting('hearth.org_id', true) OR current_setting('hearth.system', true) = 'on');
-ALTER TABLE units ENABLE ROW LEVEL SECURITY;
-ALTER TABLE units FORCE ROW LEVEL SECURITY;
-CREATE POLICY units_org ON units USING (
-    org_id = current_setting('hearth.org_id', true) OR current_setting('hearth.system', true) = 'on');
-ALTER TABLE residents ENABLE ROW LEVEL SECURITY;
-ALTER TABLE residents FORCE ROW LEVEL SECURITY;
-CREATE POLICY residents_org ON residents USING (
-    org_id = current_setting('hearth.org_id', true) OR current_setting('hearth.system', true) = 'on');
-ALTER TABLE leases ENABLE ROW LEVEL SECURITY;
-ALTER TABLE leases FORCE ROW LEVEL SECURITY;
-CREATE POLICY leases_org ON leases USING (
-    org_id = current_setting('hearth.org_id', true) OR current_setting('hearth.system', true) = 'on');
-ALTER TABLE lease_residents ENABLE ROW LEVEL SECURITY;
-ALTER TABLE lease_residents FORCE ROW LEVEL SECURITY;
-CREATE POLICY lease_residents_org ON lease_residents USING (
-    org_id = current_setting('hearth.org_id', true) OR current_setting('hearth.system', true) = 'on');
-ALTER TABLE payments ENABLE ROW LEVEL SECURITY;
-ALTER TABLE payments FORCE ROW LEVEL SECURITY;
-CREATE POLICY payments_org ON payments USING (
-    org_id = current_setting('hearth.org_id', true) OR current_setting('hearth.system', true) = 'on');
+SELECT enable_org_rls('agents');
+SELECT enable_org_rls('units');
+SELECT enable_org_rls('residents');
+SELECT enable_org_rls('leases');
+SELECT enable_org_rls('lease_residents');
+SELECT enable_org_rls('payments');

@@ -12,7 +12,8 @@ import asyncpg
 Connection = asyncpg.Connection
 Record = asyncpg.Record
 
-# RLS policies compare org_id with this setting; `SYSTEM_SETTING` lets deliberate cross-org jobs through.
+# RLS policies (kit SQL `enable_org_rls`) compare org_id with this setting; `SYSTEM_SETTING` lets
+# deliberate cross-org jobs through.
 ORG_SETTING = "hearth.org_id"
 SYSTEM_SETTING = "hearth.system"
 
@@ -75,17 +76,6 @@ class Database:
     async def close(self) -> None:
         """Close the pool."""
         await self.pool.close()
-
-
-def rls_policy_sql(table: str) -> str:
-    """SQL that turns on forced row-level security on `table` by its `org_id` column."""
-    return (
-        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;\n"
-        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY;\n"
-        f"CREATE POLICY {table}_org ON {table} USING (\n"
-        f"  org_id = current_setting('{ORG_SETTING}', true)\n"
-        f"  OR current_setting('{SYSTEM_SETTING}', true) = 'on');\n"
-    )
 
 
 async def provision_service_database(

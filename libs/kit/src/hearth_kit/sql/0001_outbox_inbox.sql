@@ -1,5 +1,17 @@
 -- Written by hearth_kit into every service schema before the service's own migrations.
 
+-- The one org-isolation policy: forced row-level security on `org_id`, matched against the org set per
+-- transaction from the verified token; `hearth.system = on` is for deliberate cross-org jobs only.
+-- Every org-owned table calls `SELECT enable_org_rls('<table>');` in its migration.
+CREATE FUNCTION enable_org_rls(tbl regclass) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
+    EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', tbl);
+    EXECUTE format('CREATE POLICY org_isolation ON %s USING ('
+                   'org_id = current_setting(''hearth.org_id'', true) '
+                   'OR current_setting(''hearth.system'', true) = ''on'')', tbl);
+END $$;
+
 -- Transactional outbox: rows are written in the same transaction as the change they announce.
 CREATE TABLE outbox (
     id          bigserial PRIMARY KEY,
@@ -45,7 +57,4 @@ CREATE TABLE idempotency_keys (
     created_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (org_id, key)
 );
-ALTER TABLE idempotency_keys ENABLE ROW LEVEL SECURITY;
-ALTER TABLE idempotency_keys FORCE ROW LEVEL SECURITY;
-CREATE POLICY idempotency_keys_org ON idempotency_keys USING (
-    org_id = current_setting('hearth.org_id', true) OR current_setting('hearth.system', true) = 'on');
+SELECT enable_org_rls('idempotency_keys');

@@ -101,9 +101,13 @@ def create_http_app(
     max_body_bytes: int = 1_048_576,
     readiness: dict[str, ReadinessCheck] | None = None,
     lifespan: Any = None,
+    openapi: bool = True,
 ) -> FastAPI:
     """A FastAPI app with problem+json errors, edge middleware, /healthz, /readyz and /metrics."""
-    app = FastAPI(title=f"Hearth {service}", version=version, lifespan=lifespan)
+    # `openapi=False` for an app that serves its own spec (the gateway merges every service's).
+    app = FastAPI(title=f"Hearth {service}", version=version, lifespan=lifespan,
+                  openapi_url="/openapi.json" if openapi else None,
+                  docs_url="/docs" if openapi else None, redoc_url="/redoc" if openapi else None)
     install_problem_handlers(app)
     app.add_middleware(EdgeMiddleware, service=service, max_body_bytes=max_body_bytes)
     checks = readiness if readiness is not None else {}

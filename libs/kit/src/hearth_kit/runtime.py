@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -46,6 +47,8 @@ class Runtime:
 
 ConsumerWiring = Callable[[KafkaBroker, Runtime], None]
 BackgroundJob = Callable[[Runtime], Awaitable[None]]
+# Something a service holds open while it runs (e.g. an HTTP client session), given the runtime.
+Resource = Callable[[Runtime], AbstractAsyncContextManager[None]]
 
 
 def _runtime(request: Request) -> Runtime:
@@ -94,6 +97,8 @@ def create_service(
     jobs: Sequence[BackgroundJob] = (),
     topics: Sequence[Topic] = ALL_TOPICS,
     admin_database_url: str | None = None,
+    resources: Sequence[Resource] = (),
+    openapi: bool = True,
 ) -> FastAPI:
     """The service's FastAPI app, with everything started and stopped in its lifespan."""
     # Images ship migrations beside the venv, not next to the source (see deploy/docker/Dockerfile).
@@ -134,7 +139,10 @@ def create_service(
             runtime.tasks.append(asyncio.create_task(_supervised(job, runtime, name), name=name))
         log.info("service started", port=settings.port)
         try:
-            yield
+            async with contextlib.AsyncExitStack() as stack:
+                for resource in resources:
+                    await stack.enter_async_context(resource(runtime))
+                yield
         finally:
             for task in runtime.tasks:
                 task.cancel()
@@ -157,7 +165,7 @@ def create_service(
 
     app = create_http_app(
         service=settings.service_name, max_body_bytes=settings.max_body_bytes,
-        readiness={"database": db_ready, "kafka": kafka_ready}, lifespan=lifespan,
+        readiness={"database": db_ready, "kafka": kafka_ready}, lifespan=lifespan, openapi=openapi,
     )
     app.state.verifier = verifier
     for router in routers:

@@ -27,7 +27,6 @@ from hearth_gateway.service import Gateway
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-_FASTAPI_DOC_ROUTES = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
 
 def signing_key(settings: Settings) -> SigningKey:
@@ -63,15 +62,24 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     if not settings.internal_jwks:  # the kit's verifier needs a JWKS; the gateway trusts its own key
         settings = settings.model_copy(update={"internal_jwks": json.dumps(jwks(key))})
     gateway = Gateway(settings, key)
+
+    @contextlib.asynccontextmanager
+    async def running_gateway(runtime: Runtime) -> AsyncIterator[None]:
+        await gateway.start(runtime.db.pool)
+        # Start-up objects live forever: keep them out of the cyclic GC's scans (shorter pauses).
+        gc.freeze()
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    # FastAPI's own /openapi.json and /docs would describe only the gateway; ours merge every service.
     app = create_service(
-        settings=settings, migrations_dir=MIGRATIONS, routers=[],
+        settings=settings, migrations_dir=MIGRATIONS, routers=[router],
         jobs=[auth_events_consumer(gateway), rate_counter_pruner(gateway)],
         admin_database_url=os.environ.get("HEARTH_ADMIN_DATABASE_URL"),
+        resources=[running_gateway], openapi=False,
     )
-    # FastAPI's own /openapi.json and /docs would describe only the gateway; ours merge every service.
-    app.router.routes[:] = [r for r in app.router.routes
-                            if getattr(r, "path", None) not in _FASTAPI_DOC_ROUTES]
-    app.include_router(router)
     routes = RouteTable(settings.routes)
     proxy = GatewayProxy(gateway, routes, max_body_bytes=settings.max_body_bytes)
     # The routes stay registered for FastAPI's slash redirect (`/v1` → `/v1/`) and as a fallback (where the
@@ -96,21 +104,6 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     front = ServerErrorMiddleware(front, handler=app.exception_handlers.get(Exception), debug=app.debug)
     app.__class__ = GatewayApp  # the kit builds a plain FastAPI; GatewayApp only adds the `/v1/*` branch
     cast(GatewayApp, app).proxy_app = front
-    kit_lifespan = app.router.lifespan_context
-
-    @contextlib.asynccontextmanager
-    async def lifespan(a: FastAPI) -> AsyncIterator[None]:
-        async with kit_lifespan(a):
-            runtime: Runtime = a.state.runtime
-            await gateway.start(runtime.db.pool)
-            # Start-up objects live forever: keep them out of the cyclic GC's scans (shorter pauses).
-            gc.freeze()
-            try:
-                yield
-            finally:
-                await gateway.stop()
-
-    app.router.lifespan_context = lifespan
     return app
 
 

@@ -206,11 +206,29 @@ def process_cpu_seconds(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_http(url: str, timeout: float = 60) -> None:
+def drop_scratch(admin_dsn: str, name: str) -> None:
+    import asyncpg
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+            await conn.execute(f'DROP OWNED BY "{name}"')
+            await conn.execute(f'DROP ROLE IF EXISTS "{name}"')
+        finally:
+            await conn.close()
+
+    with contextlib.suppress(Exception):
+        asyncio.run(drop())
+
+
+def wait_http(url: str, timeout: float = 60, proc: subprocess.Popen[bytes] | None = None) -> None:
     import urllib.request
 
     deadline = time.time() + timeout
     while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{url}: the process exited with {proc.returncode}")
         with contextlib.suppress(Exception), urllib.request.urlopen(url, timeout=1) as r:  # noqa: S310
             if r.status < 500:
                 return
@@ -281,6 +299,7 @@ def main() -> None:
 def bench(args: argparse.Namespace) -> None:
     procs = Processes()
     infra = None
+    scratch = ""
     workdir = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     try:
         if args.upstream and args.gateway and args.key:
@@ -303,11 +322,13 @@ def bench(args: argparse.Namespace) -> None:
             wait_http(upstream + PATH)
             key = "hk_bench_" + secrets.token_urlsafe(16)
             password = secrets.token_hex(12)
+            # A throwaway schema and role per run, dropped at the end: nothing carries over between runs.
+            scratch = f"gateway_bench_{secrets.token_hex(4)}"
             procs.start([sys.executable, "-m", "hearth_gateway.main"], log=workdir / "gateway.log", env={
                 "HEARTH_ADMIN_DATABASE_URL": args.database_url,
-                "HEARTH_GATEWAY_DATABASE_URL": role_dsn(args.database_url, role="hearth_gateway_bench",
+                "HEARTH_GATEWAY_DATABASE_URL": role_dsn(args.database_url, role=scratch,
                                                         password=password),
-                "HEARTH_GATEWAY_DB_SCHEMA": "gateway_bench",
+                "HEARTH_GATEWAY_DB_SCHEMA": scratch,
                 "HEARTH_GATEWAY_KAFKA_BOOTSTRAP": args.kafka,
                 "HEARTH_GATEWAY_PORT": str(gw_port),
                 "HEARTH_GATEWAY_ROUTES": json.dumps({"/v1": upstream}),
@@ -317,7 +338,11 @@ def bench(args: argparse.Namespace) -> None:
                 "HEARTH_GATEWAY_ENVIRONMENT": "dev",
             })
             gateway = f"http://127.0.0.1:{gw_port}"
-            wait_http(gateway + "/healthz")
+            try:
+                wait_http(gateway + "/healthz", proc=procs.procs[-1])
+            except RuntimeError:
+                print((workdir / "gateway.log").read_text()[-3000:], file=sys.stderr)
+                raise
             nginx = start_nginx(procs, up_port, workdir)
         auth = {"Authorization": f"Bearer {key}"}
         print(f"upstream {upstream}  gateway {gateway}  nginx {nginx or '-'}  cores {os.cpu_count()}", flush=True)
@@ -373,6 +398,8 @@ def bench(args: argparse.Namespace) -> None:
             print(f"{name:<{width}}  {value}")
     finally:
         procs.stop()
+        if scratch:
+            drop_scratch(args.database_url, scratch)
         if infra is not None:
             infra.stop()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hearth_kit.ids import new_id
+from hearth_kit.ids import new_request_id
 from hearth_kit.problems import install_problem_handlers, problem_response
 
 REQUESTS = Counter("hearth_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
@@ -44,7 +44,7 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        rid = headers.get(REQUEST_ID_HEADER) or new_id("req")
+        rid = headers.get(REQUEST_ID_HEADER) or new_request_id()
         rid = rid[:128]
         tp = headers.get("traceparent", "")
         scope.setdefault("state", {})["request_id"] = rid

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from hearth_kit.auth import InternalTokenSigner, InternalTokenVerifier, Principal, SigningKey, jwks
 from hearth_kit.http import create_http_app
 from hearth_kit.idempotency import body_hash
-from hearth_kit.ids import looks_like, new_id
+from hearth_kit.ids import looks_like, new_id, new_request_id
 from hearth_kit.pagination import Pagination, page_body
 from hearth_kit.problems import Problem
 from hearth_kit.settings import ServiceSettings
@@ -19,6 +19,11 @@ def test_ids_are_prefixed_unique_and_ordered() -> None:
     a, b = new_id("bld"), new_id("bld")
     assert a != b and looks_like("bld", a) and not looks_like("unit", a)
     assert len(a) == len("bld_") + 26
+
+
+def test_request_ids_have_the_id_shape_and_do_not_repeat() -> None:
+    ids = {new_request_id() for _ in range(1000)}
+    assert len(ids) == 1000 and all(looks_like("req", i) for i in ids)
 
 
 def test_service_prefix_wins_over_shared_env(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,6 +20,8 @@ HOP_BY_HOP = frozenset({
     "trailer", "trailers", "transfer-encoding", "upgrade",
 })
 
+HOP_BY_HOP_BYTES = frozenset(h.encode() for h in HOP_BY_HOP)
+
 
 @dataclass(frozen=True)
 class Identity:
@@ -196,11 +198,13 @@ def new_traceparent() -> str:
 
 
 
-def forward_headers(headers: list[tuple[str, str]], *, drop: frozenset[str]) -> list[tuple[str, str]]:
-    """Request or response headers minus hop-by-hop ones, those named in `Connection`, and `drop`."""
-    named = {t.strip().lower() for k, v in headers if k.lower() == "connection" for t in v.split(",")}
-    return [(k, v) for k, v in headers if (lk := k.lower()) not in HOP_BY_HOP and lk not in named
-            and lk not in drop]
+def forward_headers(headers: list[tuple[bytes, bytes]], *, drop: frozenset[bytes]) -> list[tuple[bytes, bytes]]:
+    """Headers (ASGI style: lower-case byte names) minus those in `drop` (which holds the hop-by-hop names
+    already, see `HOP_BY_HOP_BYTES`) and those the `Connection` header names."""
+    for k, v in headers:
+        if k == b"connection":
+            drop = drop | {t.strip().lower() for t in v.split(b",")}
+    return [kv for kv in headers if kv[0] not in drop]
 
 
 # ---------------------------------------------------------------- OpenAPI merge

@@ -18,28 +18,29 @@ import aiohttp
 import structlog
 from hearth_kit.auth import INTERNAL_TOKEN_HEADER
 from hearth_kit.http import LATENCY, REQUEST_ID_HEADER, REQUESTS
-from hearth_kit.ids import new_id
+from hearth_kit.ids import new_request_id
 from hearth_kit.logging import get_logger
 from hearth_kit.problems import Problem, problem_response
 from multidict import CIMultiDict
-from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from yarl import URL
 
 from hearth_gateway.domain import (
-    HOP_BY_HOP,
+    HOP_BY_HOP_BYTES,
     RateDecision,
     RouteTable,
     authorize,
     bearer_token,
+    forward_headers,
     new_traceparent,
     under,
     valid_traceparent,
 )
 from hearth_gateway.service import Gateway, unauthorized
+from hearth_gateway.upstream import UpstreamError, UpstreamProtocolError, UpstreamTimeout
 
 log = get_logger(__name__)
 
@@ -48,22 +49,22 @@ TOKEN_EXCHANGE_PATH = "/v1/auth/token"
 PROXY_PREFIX = "/v1/"
 PROXY_ROUTE = "/v1/{path:path}"  # the metrics' route label (and FastAPI's fallback route)
 _BUFFER_LIMIT = 256 * 1024  # responses up to this size are read whole; larger or unknown ones stream
-_SKIP_AUTO = frozenset({"Accept", "Accept-Encoding", "User-Agent", "Content-Type"})
-# Never forwarded as sent: the gateway sets these itself (or strips them on purpose).
-_REQUEST_DROP = frozenset({
-    "host", "content-length", INTERNAL_TOKEN_HEADER, REQUEST_ID_HEADER, "traceparent",
+# Never forwarded as sent: the gateway sets these itself (or strips them on purpose; `expect` because the
+# body is read whole before the upstream is called). Pre-joined with the hop-by-hop names: one set lookup
+# per header on the hot path. ASGI header names are lower-case bytes.
+_REQUEST_DROP = HOP_BY_HOP_BYTES | frozenset(h.encode() for h in {
+    "host", "content-length", "expect", INTERNAL_TOKEN_HEADER, REQUEST_ID_HEADER, "traceparent",
     "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
 })
-_CREDENTIALS = frozenset({"authorization", PERMANENT_TOKEN_HEADER})
-_RESPONSE_DROP = frozenset({"content-length", "date", "server", REQUEST_ID_HEADER})
-# Pre-joined sets (hop-by-hop + the gateway's own): one lookup per header on the hot path.
-_REQUEST_DROP_ALL = HOP_BY_HOP | _REQUEST_DROP
-_REQUEST_DROP_ALL_CREDENTIALS = _REQUEST_DROP_ALL | _CREDENTIALS
-_RESPONSE_DROP_ALL = frozenset(h.encode() for h in HOP_BY_HOP | _RESPONSE_DROP)
-_URL_CACHE_MAX = 4096
+_REQUEST_DROP_CREDENTIALS = _REQUEST_DROP | {b"authorization", PERMANENT_TOKEN_HEADER.encode()}
+_RESPONSE_DROP = HOP_BY_HOP_BYTES | frozenset(h.encode() for h in {"content-length", "date", "server",
+                                                                  REQUEST_ID_HEADER})
+_INTERNAL_TOKEN = INTERNAL_TOKEN_HEADER.encode()
+_PERMANENT_TOKEN = PERMANENT_TOKEN_HEADER.encode()
+_REQUEST_ID = REQUEST_ID_HEADER.encode()
 # Handshake headers of the caller's own WebSocket (aiohttp makes its own for the upstream one).
-_WS_DROP = frozenset({"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
-                      "sec-websocket-protocol", "origin", "cookie"})
+_WS_DROP = frozenset({b"sec-websocket-key", b"sec-websocket-version", b"sec-websocket-extensions",
+                      b"sec-websocket-protocol", b"origin", b"cookie"})
 # The kit edge's shape check before a traceparent is bound to the logs.
 _TRACEPARENT_SHAPE = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
@@ -107,35 +108,31 @@ async def _admit(gw: Gateway, *, token: str, method: str, path: str) -> tuple[An
     return identity, decision
 
 
-def _forwarded(raw: list[tuple[str, str]], drop: frozenset[str]) -> list[tuple[str, str]]:
-    """`raw` (names lower-case) minus hop-by-hop headers, those named in `Connection`, and `drop`."""
-    named = {t.strip().lower() for k, v in raw if k == "connection" for t in v.split(",")}
-    if named:
-        drop = drop | named
-    return [kv for kv in raw if kv[0] not in drop]
+def _forward_headers(
+    gw: Gateway, raw: list[tuple[bytes, bytes]], drop: frozenset[bytes], *, identity: Any, request_id: str,
+    traceparent: bytes | None, client: Any, scheme: str, host: bytes | None,
+) -> list[tuple[bytes, bytes]]:
+    """The caller's headers minus hop-by-hop ones, those named in `Connection` and `drop`, plus the
+    gateway's own: internal token, request id, traceparent (the caller's when valid) and x-forwarded-*."""
+    out = forward_headers(raw, drop=drop)
+    out.append((_INTERNAL_TOKEN, gw.tokens.for_identity(identity, time.time()).encode("latin-1")))
+    out.append((_REQUEST_ID, request_id.encode("latin-1")))
+    out.append((b"traceparent", _trace(traceparent)))
+    if client:
+        out.append((b"x-forwarded-for", str(client[0]).encode("latin-1")))
+    out.append((b"x-forwarded-proto", scheme.encode("latin-1")))
+    if host is not None:
+        out.append((b"x-forwarded-host", host))
+    return out
 
 
-def _gateway_headers(
-    gw: Gateway, out: list[tuple[str, str]], *, identity: Any, request_id: str, traceparent: str,
-    client_host: str | None, scheme: str, host: str | None,
-) -> CIMultiDict[str]:
-    """The forwarded headers plus those the gateway sets (all of which were dropped from `out`)."""
-    out.append((INTERNAL_TOKEN_HEADER, gw.tokens.for_identity(identity, time.time())))
-    out.append((REQUEST_ID_HEADER, request_id))
-    out.append(("traceparent", traceparent))
-    if client_host:
-        out.append(("x-forwarded-for", client_host))
-    out.append(("x-forwarded-proto", scheme))
-    if host:
-        out.append(("x-forwarded-host", host))
-    return CIMultiDict(out)
-
-
-def _trace(tp: str | None) -> str:
-    if not valid_traceparent(tp):
-        tp = new_traceparent()
-        structlog.contextvars.bind_contextvars(traceparent=tp)
-    return str(tp)
+def _trace(tp: bytes | None) -> bytes:
+    """The caller's traceparent when valid, else a new one (bound to the logs)."""
+    if tp is not None and valid_traceparent(tp.decode("latin-1")):
+        return tp
+    fresh = new_traceparent()
+    structlog.contextvars.bind_contextvars(traceparent=fresh)
+    return fresh.encode("latin-1")
 
 
 def _raw_path(scope: Scope) -> str:
@@ -148,7 +145,8 @@ def _target(base: str, scope: Scope, query: str) -> URL:
 
 
 class GatewayProxy:
-    """The `/v1/*` ASGI app: HTTP calls forwarded with aiohttp, WebSockets relayed frame by frame.
+    """The `/v1/*` ASGI app: HTTP calls forwarded with the lean upstream client, WebSockets relayed frame by
+    frame (with aiohttp).
 
     Expects `scope["state"]["request_id"]` from the edge (`ProxyEdge`, or the kit's `EdgeMiddleware` when
     reached through FastAPI's fallback route).
@@ -159,7 +157,6 @@ class GatewayProxy:
         self.routes = routes
         self.max_body = max_body_bytes
         self._passthrough = tuple(gateway.settings.credential_passthrough_prefixes)
-        self._urls: dict[str, URL] = {}
         # The methods FastAPI's `/v1/{path:path}` route accepts (others are 405, as its router answered).
         self.methods: set[str] | None = None
 
@@ -168,17 +165,6 @@ class GatewayProxy:
             await proxy_websocket(WebSocket(scope, receive, send), self.gateway, self.routes)
         else:
             await self.http(scope, receive, send)
-
-    def _url(self, base: str, scope: Scope) -> URL:
-        """The upstream URL, path and query passed through as sent (parsed URLs memoised: yarl is slow)."""
-        query: bytes = scope.get("query_string", b"")
-        text = base + _raw_path(scope) + ("?" + query.decode("latin-1") if query else "")
-        url = self._urls.get(text)
-        if url is None:
-            if len(self._urls) >= _URL_CACHE_MAX:
-                self._urls.clear()
-            url = self._urls[text] = URL(text, encoded=True)
-        return url
 
     async def _body(self, receive: Receive) -> bytes:
         """The whole request body, capped at `max_body` (`BodyTooLarge`)."""
@@ -212,126 +198,101 @@ class GatewayProxy:
             await problem_response(Request(scope), status=404, detail=f"no service serves {path}",
                                    slug="not-found")(scope, receive, send)
             return
-        # One pass over the headers: the few the gateway reads (first occurrence wins, as in
-        # Starlette's `Headers.get`) and the decoded list to forward.
-        raw: list[tuple[str, str]] = []
+        # One pass over the (lower-case, ASGI) header names for the few the gateway reads (first occurrence
+        # wins, as in Starlette's `Headers.get`).
+        raw: list[tuple[bytes, bytes]] = scope["headers"]
         authorization = permanent = host = traceparent = None
         has_body = False
-        for k, v in scope["headers"]:
-            name = k.decode("latin-1").lower()
-            value = v.decode("latin-1")
-            raw.append((name, value))
-            if name == "authorization":
+        for k, v in raw:
+            if k == b"authorization":
                 if authorization is None:
-                    authorization = value
-            elif name == "host":
+                    authorization = v
+            elif k == b"host":
                 if host is None:
-                    host = value
-            elif name == "traceparent":
+                    host = v
+            elif k == b"traceparent":
                 if traceparent is None:
-                    traceparent = value
-            elif name == PERMANENT_TOKEN_HEADER:
+                    traceparent = v
+            elif k == _PERMANENT_TOKEN:
                 if permanent is None:
-                    permanent = value
-            elif name == "content-length" or name == "transfer-encoding":
+                    permanent = v
+            elif k == b"content-length" or k == b"transfer-encoding":
                 has_body = True
-        rate_headers: dict[str, str] = {}
+        rate_headers: list[tuple[bytes, bytes]] = []
         try:
-            token = _credential(authorization, permanent, method=method, path=path)
+            token = _credential(authorization.decode("latin-1") if authorization is not None else None,
+                                permanent.decode("latin-1") if permanent is not None else None,
+                                method=method, path=path)
             identity, decision = await _admit(gw, token=token, method=method, path=path)
         except Problem as exc:
             await _problem(Request(scope), exc)(scope, receive, send)
             return
         if decision is not None:
-            rate_headers = decision.headers()
+            rate_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in decision.headers().items()]
         state = scope.get("state")
-        request_id = (state.get("request_id") if state else None) or new_id("req")
-        drop = _REQUEST_DROP_ALL
+        request_id = (state.get("request_id") if state else None) or new_request_id()
+        drop = _REQUEST_DROP
         if not any(under(path, p) for p in self._passthrough):
-            drop = _REQUEST_DROP_ALL_CREDENTIALS
-        client = scope.get("client")
-        headers = _gateway_headers(gw, _forwarded(raw, drop), identity=identity, request_id=request_id,
-                                   traceparent=_trace(traceparent), client_host=client[0] if client else None,
+            drop = _REQUEST_DROP_CREDENTIALS
+        headers = _forward_headers(gw, raw, drop, identity=identity, request_id=request_id,
+                                   traceparent=traceparent, client=scope.get("client"),
                                    scheme=scope.get("scheme", "http"), host=host)
         # A request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112 §6.3).
         body = await self._body(receive) if has_body else b""
-        url = self._url(matched[1], scope)
+        query: bytes = scope.get("query_string", b"")
+        target: bytes = scope.get("raw_path") or path.encode("latin-1")
+        if query:
+            target = target + b"?" + query
         try:
-            upstream = await gw.session.request(method, url, headers=headers, data=body or None,
-                                                allow_redirects=False, timeout=gw.upstream_timeout,
-                                                skip_auto_headers=_SKIP_AUTO)
-        except Exception as exc:
+            upstream = await gw.upstream.pool(matched[1]).request(method, target, headers, body)
+        except UpstreamError as exc:
             await _upstream_failure(Request(scope), exc, service=matched[0],
                                     rate_headers=rate_headers)(scope, receive, send)
             return
-        extra = _response_headers(upstream.raw_headers)
-        for k, v in rate_headers.items():
-            extra.append((k.lower().encode("latin-1"), v.encode("latin-1")))
+        extra = forward_headers(upstream.headers, drop=_RESPONSE_DROP)
+        extra += rate_headers
         status = upstream.status
         length = upstream.content_length
-        try:
-            if method == "HEAD" or status in (204, 304):
-                upstream.release()
-                content = b""
-                if method == "HEAD" and length is not None:
-                    extra.insert(0, (b"content-length", str(length).encode()))
-            elif length is not None and length <= _BUFFER_LIMIT:
+        if method == "HEAD" or status in (204, 304) or (length is not None and length <= _BUFFER_LIMIT):
+            try:
                 content = await upstream.read()
-                upstream.release()
-                if status >= 200:
-                    extra.insert(0, (b"content-length", str(len(content)).encode()))
-            else:
-                await _streamed(upstream, extra)(scope, receive, send)
+            except UpstreamError as exc:
+                await _upstream_failure(Request(scope), exc, service=matched[0],
+                                        rate_headers=rate_headers)(scope, receive, send)
                 return
-        except Exception as exc:
-            upstream.release()
-            await _upstream_failure(Request(scope), exc, service=matched[0],
-                                    rate_headers=rate_headers)(scope, receive, send)
+            if method == "HEAD":
+                if length is not None:
+                    extra.insert(0, (b"content-length", str(length).encode()))
+            elif status not in (204, 304):
+                extra.insert(0, (b"content-length", str(len(content)).encode()))
+            await send({"type": "http.response.start", "status": status, "headers": extra})
+            await send({"type": "http.response.body", "body": content})
             return
+        # Large or of unknown length: streamed. A failure now can only cut the answer short, which the
+        # server does by closing the connection when the error propagates (a clean end would pass a
+        # truncated body off as whole).
         await send({"type": "http.response.start", "status": status, "headers": extra})
-        await send({"type": "http.response.body", "body": content})
-
-
-def _response_headers(raw: Any) -> list[tuple[bytes, bytes]]:
-    """The upstream's response headers, byte for byte (names lower-cased), minus hop-by-hop and our own."""
-    named = {t.strip().lower() for k, v in raw if k.lower() == b"connection" for t in v.split(b",")}
-    drop = _RESPONSE_DROP_ALL | named if named else _RESPONSE_DROP_ALL
-    out = []
-    for k, v in raw:
-        lk = k.lower()
-        if lk not in drop:
-            out.append((lk, v))
-    return out
-
-
-def _streamed(upstream: aiohttp.ClientResponse, extra: list[tuple[bytes, bytes]]) -> Response:
-    async def chunks() -> Any:
         try:
-            async for chunk in upstream.content.iter_chunked(64 * 1024):
-                yield chunk
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            # Headers are gone already: all that is left is to cut the response short.
-            log.warning("upstream failed mid-body", error=repr(exc))
-
-    response = StreamingResponse(chunks(), status_code=upstream.status,
-                                 background=BackgroundTask(upstream.release))
-    response.raw_headers.extend(extra)
-    return response
+            async for chunk in upstream.iter_chunks():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except UpstreamError as exc:
+            log.warning("upstream failed mid-body", service=matched[0], error=repr(exc))
+            raise
+        await send({"type": "http.response.body", "body": b""})
 
 
 def _upstream_failure(request: Request, exc: Exception, *, service: str,
-                      rate_headers: dict[str, str]) -> Response:
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+                      rate_headers: list[tuple[bytes, bytes]]) -> Response:
+    if isinstance(exc, UpstreamTimeout):
         status, slug, detail = 504, "upstream-timeout", f"the service behind {service} did not answer in time"
-    elif isinstance(exc, aiohttp.ClientConnectionError | ConnectionError):
-        status, slug, detail = 503, "upstream-unavailable", f"the service behind {service} is unavailable"
-    elif isinstance(exc, aiohttp.ClientError):
+    elif isinstance(exc, UpstreamProtocolError):
         status, slug, detail = 502, "bad-gateway", f"the service behind {service} answered badly"
     else:
-        raise exc
-    # (unreachable for other exception types: they propagate as 500s)
+        status, slug, detail = 503, "upstream-unavailable", f"the service behind {service} is unavailable"
     log.warning("upstream call failed", service=service, status=status, error=repr(exc))
-    headers = {**rate_headers, **({"Retry-After": "1"} if status == 503 else {})}
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in rate_headers}
+    if status == 503:
+        headers["Retry-After"] = "1"
     return problem_response(request, status=status, detail=detail, slug=slug,
                             title="Bad Gateway" if status == 502 else None, headers=headers)
 
@@ -365,7 +326,7 @@ class ProxyEdge:
                 tp = v
             elif k == b"content-length":
                 declared = v
-        request_id = (rid.decode("latin-1") if rid else "") or new_id("req")
+        request_id = (rid.decode("latin-1") if rid else "") or new_request_id()
         request_id = request_id[:128]
         trace = tp.decode("latin-1") if tp else ""
         state = scope.get("state")
@@ -435,14 +396,13 @@ async def proxy_websocket(ws: WebSocket, gw: Gateway, routes: RouteTable) -> Non
     except Problem as exc:
         await ws.send_denial_response(_problem(None, exc))
         return
-    request_id = ws.headers.get(REQUEST_ID_HEADER) or new_id("req")
-    raw = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in ws.scope["headers"]]
+    request_id = ws.headers.get(REQUEST_ID_HEADER) or new_request_id()
     passthrough = any(under(path, p) for p in gw.settings.credential_passthrough_prefixes)
-    drop = (_REQUEST_DROP_ALL if passthrough else _REQUEST_DROP_ALL_CREDENTIALS) | _WS_DROP
-    headers = _gateway_headers(gw, _forwarded(raw, drop), identity=identity, request_id=request_id,
-                               traceparent=_trace(ws.headers.get("traceparent")),
-                               client_host=ws.client.host if ws.client else None, scheme=ws.url.scheme,
-                               host=ws.headers.get("host"))
+    drop = (_REQUEST_DROP if passthrough else _REQUEST_DROP_CREDENTIALS) | _WS_DROP
+    forwarded = _forward_headers(gw, ws.scope["headers"], drop, identity=identity, request_id=request_id,
+                                 traceparent=_header(ws, "traceparent"), client=ws.scope.get("client"),
+                                 scheme=ws.url.scheme, host=_header(ws, "host"))
+    headers = CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in forwarded)
     protocols = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
     rest = urlencode([(k, v) for k, v in query if k != "access_token"])
     base = "ws" + matched[1][len("http"):] if matched[1].startswith("http") else matched[1]
@@ -462,6 +422,11 @@ async def proxy_websocket(ws: WebSocket, gw: Gateway, routes: RouteTable) -> Non
     await ws.accept(subprotocol=upstream.protocol,
                     headers=[(k.lower().encode(), v.encode()) for k, v in rate.items()])
     await _relay(ws, upstream)
+
+
+def _header(ws: WebSocket, name: str) -> bytes | None:
+    value = ws.headers.get(name)
+    return value.encode("latin-1") if value is not None else None
 
 
 async def _relay(ws: WebSocket, upstream: aiohttp.ClientWebSocketResponse) -> None:

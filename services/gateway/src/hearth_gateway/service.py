@@ -33,6 +33,7 @@ from hearth_gateway.domain import (
     rate_decision,
     window_start,
 )
+from hearth_gateway.upstream import UpstreamClient
 
 log = get_logger(__name__)
 
@@ -180,15 +181,11 @@ class Gateway:
         self.jwks_cache = JwksCache(settings.jwks_url, min_refetch=settings.jwks_min_refetch_seconds)
         self._admin_digest = sha256_hex(settings.admin_key) if settings.admin_key else None
         self._session: aiohttp.ClientSession | None = None
+        self._upstream: UpstreamClient | None = None
         self._inflight: dict[str, asyncio.Future[Identity | None]] = {}
         self.pool: asyncpg.Pool | None = None
         self.events_ready = asyncio.Event()
         self._openapi: tuple[dict[str, Any], float] | None = None
-        # sock_read bounds the wait for each chunk of the answer: a silent upstream is a 504, a slow
-        # but steady stream is not cut off.
-        self.upstream_timeout = aiohttp.ClientTimeout(
-            total=None, connect=min(settings.upstream_timeout_seconds, 5.0),
-            sock_read=settings.upstream_timeout_seconds)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -200,11 +197,24 @@ class Gateway:
         # auto_decompress off: bodies pass through byte for byte with their Content-Encoding.
         self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
                                               cookie_jar=aiohttp.DummyCookieJar())
+        # The forwarded calls' own client (see upstream.py); read_timeout bounds each wait for bytes, so a
+        # silent upstream is a 504 while a slow but steady stream is not cut off.
+        self._upstream = UpstreamClient(limit_per_origin=self.settings.upstream_pool_size,
+                                        connect_timeout=min(self.settings.upstream_timeout_seconds, 5.0),
+                                        read_timeout=self.settings.upstream_timeout_seconds)
 
     async def stop(self) -> None:
+        if self._upstream is not None:
+            await self._upstream.close()
+            self._upstream = None
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    @property
+    def upstream(self) -> UpstreamClient:
+        assert self._upstream is not None, "gateway not started"
+        return self._upstream
 
     @property
     def session(self) -> aiohttp.ClientSession:

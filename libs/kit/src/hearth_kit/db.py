@@ -24,6 +24,17 @@ async def init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _transaction_state_only(conn: asyncpg.Connection) -> None:
+    """Pool release without asyncpg's default reset query (`SELECT pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL`), which costs a round trip on every checkout.
+
+    Safe because pooled connections only ever carry transaction-scoped state: the org is set with
+    `set_config(..., true)`, advisory locks are `_xact_` locks, and LISTEN and session-level locks use
+    dedicated connections (the outbox relay, migrations). asyncpg still rolls back a transaction left
+    open before calling this. Rule for new code: never `SET` (without LOCAL) or LISTEN on a pooled connection.
+    """
+
+
 async def create_pool(dsn: str, *, schema: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     """A pool whose connections see only `schema` (and pg_catalog) on their search path."""
     pool = await asyncpg.create_pool(
@@ -31,6 +42,7 @@ async def create_pool(dsn: str, *, schema: str, min_size: int = 2, max_size: int
         min_size=min_size,
         max_size=max_size,
         init=init_connection,
+        reset=_transaction_state_only,
         server_settings={"search_path": schema, "application_name": f"hearth-{schema}"},
     )
     assert pool is not None

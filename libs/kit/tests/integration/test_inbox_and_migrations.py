@@ -102,3 +102,28 @@ async def test_two_replicas_migrating_at_once_apply_each_file_once(infra: Infra)
         assert applied == len(files)
     finally:
         await conn.close()
+
+
+async def test_a_pooled_connection_carries_nothing_from_one_unit_of_work_to_the_next(infra: Infra) -> None:
+    """The pool skips asyncpg's reset query; transaction-scoped state must still end with each unit."""
+    schema = unique_schema("kitpool")
+    password = secrets.token_hex(8)
+    await provision_service_database(infra.database_url, schema=schema, role=f"hearth_{schema}", password=password)
+    db = await Database.connect(role_dsn(infra.database_url, role=f"hearth_{schema}", password=password),
+                                schema=schema, min_size=1, max_size=1)  # one connection: every unit reuses it
+    try:
+        async with db.transaction(org_id="org_a") as conn:
+            assert await conn.fetchval("SELECT current_setting('hearth.org_id', true)") == "org_a"
+            await conn.execute("SELECT pg_advisory_xact_lock(42)")
+        with pytest.raises(RuntimeError):
+            async with db.transaction(org_id="org_b") as conn:
+                raise RuntimeError("the unit of work fails half-way")
+        async with db.pool.acquire() as conn:
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SELECT current_setting('hearth.org_id', true)") in (None, "")
+            assert await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                                       " AND pid = pg_backend_pid()") == 0
+        async with db.transaction(org_id=None) as conn:
+            assert await conn.fetchval("SELECT current_setting('hearth.org_id', true)") == ""
+    finally:
+        await db.close()

@@ -14,7 +14,6 @@ from fastapi import FastAPI
 from hearth_kit.auth import SigningKey, jwks
 from hearth_kit.runtime import Runtime, create_service, serve
 from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -100,8 +99,6 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         }
         app.add_middleware(CORSMiddleware, **cors)
         front = CORSMiddleware(front, **cors)
-    # As FastAPI's outermost layer does: an unexpected error becomes the kit's 500 problem (and is logged).
-    front = ServerErrorMiddleware(front, handler=app.exception_handlers.get(Exception), debug=app.debug)
     app.__class__ = GatewayApp  # the kit builds a plain FastAPI; GatewayApp only adds the `/v1/*` branch
     cast(GatewayApp, app).proxy_app = front
     return app

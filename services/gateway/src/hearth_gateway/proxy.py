@@ -300,10 +300,12 @@ def _upstream_failure(request: Request, exc: Exception, *, service: str,
 class ProxyEdge:
     """The edge of `/v1/*` (served before any FastAPI machinery, see `main.GatewayApp`), then `GatewayProxy`.
 
-    For HTTP it does what the kit's `EdgeMiddleware` does (same headers, problem bodies and metrics):
+    For HTTP it does what the kit's `EdgeMiddleware` and Starlette's `ServerErrorMiddleware` do (same headers,
+    problem bodies and metrics):
     request id (the caller's, ≤ 128 chars, or a new one) into `scope["state"]`, the logs and the response;
     traceparent into the logs; `413` past `max_body_bytes` (by `Content-Length` or while reading);
-    `hearth_http_requests_total` / `hearth_http_request_seconds` under the route `/v1/{path:path}`.
+    `hearth_http_requests_total` / `hearth_http_request_seconds` under the route `/v1/{path:path}`; an
+    unexpected error is logged and answered with the kit's 500 problem.
     WebSockets go straight to the proxy (the kit's edge passes them through too).
     """
 
@@ -339,7 +341,7 @@ class ProxyEdge:
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             await self._too_large(scope, receive, send, request_id)
             return
-        status = 500
+        status = 0
         rid_header = (b"x-request-id", request_id.encode())
 
         async def tagged_send(msg: Message) -> None:
@@ -354,6 +356,15 @@ class ProxyEdge:
         except BodyTooLarge:
             await self._too_large(scope, receive, send, request_id)
             status = 413
+        except Exception:
+            # What Starlette's ServerErrorMiddleware does for the rest of the app (one wrapper less here):
+            # the kit's 500 problem when nothing was sent yet, and the error re-raised for the server's log.
+            log.exception("unhandled error", path=scope["path"])
+            if not status:
+                await problem_response(None, status=500, detail="An unexpected error occurred; it has been logged",
+                                       headers={"x-request-id": request_id})(scope, receive, send)
+            status = 500
+            raise
         finally:
             method = scope["method"]
             counter = self._counters.get((method, status))

@@ -73,6 +73,14 @@ async def _echo(request: web.Request) -> web.StreamResponse:
     seen.append(record)
     if request.path.startswith("/v1/slow"):
         await asyncio.sleep(2)
+    if request.path.startswith("/v1/big/cut"):  # promises a megabyte, sends 300 kB, hangs up
+        cut = web.StreamResponse(headers={"content-type": "application/octet-stream"})
+        cut.content_length = 1_000_000
+        await cut.prepare(request)
+        await cut.write(b"x" * 300_000)
+        assert request.transport is not None
+        request.transport.close()
+        return cut
     if request.path.startswith("/v1/big"):
         return web.Response(body=b"x" * 1_000_000, content_type="application/octet-stream")
     return web.json_response(record)

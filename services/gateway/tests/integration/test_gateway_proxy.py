@@ -228,6 +228,31 @@ async def test_chunked_upload_over_the_limit_is_413_and_big_responses_stream(
     assert big.status_code == 200 and len(big.content) == 1_000_000
     small = await replicas.b.post("/v1/buildings", content=b"z" * 1000, headers=bearer(secret))
     assert small.json()["body_len"] == 1000
+    head = await replicas.b.head("/v1/big", headers=bearer(secret))
+    assert (head.status_code, head.headers["content-length"], head.content) == (200, "1000000", b"")
+
+
+async def test_an_answer_cut_short_upstream_is_cut_short_for_the_caller_too(
+        replicas: Replicas, upstream: Upstream) -> None:
+    """Never a clean end: that would pass a truncated body off as whole."""
+    secret, _, _ = upstream.auth.add_key(limit=100)
+    with pytest.raises(httpx.RemoteProtocolError):
+        await replicas.b.get("/v1/big/cut", headers=bearer(secret))
+    assert (await replicas.b.get("/v1/buildings", headers=bearer(secret))).status_code == 200  # still serving
+
+
+async def test_an_unexpected_error_is_a_logged_500_problem(
+        replicas: Replicas, upstream: Upstream, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret, _, _ = upstream.auth.add_key(limit=100)
+
+    async def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(replicas.gateway(1), "authenticate", broken)
+    resp = await replicas.b.get("/v1/buildings", headers=bearer(secret))
+    body = assert_problem(resp, 500)
+    assert "boom" not in resp.text and resp.headers["x-request-id"].startswith("req_")
+    assert body["status"] == 500
 
 
 async def test_websocket_pass_through(replicas: Replicas, upstream: Upstream) -> None:

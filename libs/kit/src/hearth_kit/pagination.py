@@ -22,7 +22,7 @@ class PageParams:
         return (self.page - 1) * self.limit
 
 
-def _page_params(
+async def _page_params(
     page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1")] = 1,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Results per page (max 100)")] = 20,
 ) -> PageParams:

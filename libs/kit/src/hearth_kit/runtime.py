@@ -51,7 +51,7 @@ BackgroundJob = Callable[[Runtime], Awaitable[None]]
 Resource = Callable[[Runtime], AbstractAsyncContextManager[None]]
 
 
-def _runtime(request: Request) -> Runtime:
+async def _runtime(request: Request) -> Runtime:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 

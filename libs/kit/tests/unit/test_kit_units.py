@@ -63,6 +63,34 @@ def test_internal_token_round_trip_and_rotation() -> None:
         verifier.verify(wrong_aud)
 
 
+async def test_a_verified_token_is_remembered_until_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    import jwt
+
+    key = SigningKey.generate("k1")
+    verifier = InternalTokenVerifier(json.dumps(jwks(key)))
+    who = Principal(org_id="org_1", subject="key_1", role="admin", scopes=frozenset())
+    token = InternalTokenSigner(key, ttl_seconds=60).mint(who)
+    decodes = []
+    real_decode = jwt.decode
+    monkeypatch.setattr(jwt, "decode", lambda *a, **k: decodes.append(1) or real_decode(*a, **k))
+    assert verifier.verify(token) == who
+    assert await verifier.verify_async(token) == who
+    assert verifier.verify(token) == who
+    assert len(decodes) == 1  # the signature was checked once
+    with pytest.raises(Problem):  # a different string (one byte of the signature changed) is checked anew
+        verifier.verify(token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1])
+    # past `exp` the remembered answer is gone and the real check refuses the token
+    import hearth_kit.auth as auth_module
+
+    later = auth_module.time.time() + 120
+    monkeypatch.setattr(auth_module.time, "time", lambda: later)
+    monkeypatch.setattr(jwt, "decode", lambda *a, **k: real_decode(*a, **{**k, "leeway": -120}))
+    with pytest.raises(Problem):
+        verifier.verify(token)
+
+
 def test_verifier_refuses_to_exist_without_keys() -> None:
     with pytest.raises(ValueError, match="JWKS"):
         InternalTokenVerifier("")

@@ -1,14 +1,17 @@
 """Gateway benchmark: throughput through the gateway ÷ direct, and the latency the gateway adds.
 
 Figures, not assertions. Self-contained by default: starts a trivial upstream (uvicorn; it also plays
-auth-token's identity lookup with an unlimited enterprise key), the gateway (uvicorn, one process) in
-front of it and, when `nginx` is on PATH, an nginx `proxy_pass` in front of the same upstream. It needs
-Postgres and Kafka only because the gateway runtime starts with them: `--database-url` (admin DSN) and
-`--kafka` default to HEARTH_DATABASE_URL / HEARTH_KAFKA_BOOTSTRAP, else the local test infra is started
-(and stopped again). Point it at a running platform instead with `--upstream URL --gateway URL --key KEY`.
+auth-token's identity lookup: an unlimited key, and a key with a huge hourly limit so every call is counted
+in Postgres), the property service with one building, the gateway (one process) in front of both and, when
+`nginx` is on PATH, an nginx `proxy_pass` in front of the same two. `--database-url` (admin DSN) and
+`--kafka` default to HEARTH_DATABASE_URL / HEARTH_KAFKA_BOOTSTRAP, else the local test infra is started (and
+stopped again); each run uses throwaway schemas and roles, dropped at the end. Point it at a running
+platform instead with `--upstream URL --gateway URL --key KEY [--path P]`.
 
 Load comes from separate processes (so the generator does not share the measured process's loop):
-closed-loop workers for throughput, an open-loop schedule at a fixed rate for latency.
+closed-loop workers for throughput, measured in interleaved rounds so a slow phase of a shared box hits
+every target alike (medians, and medians of per-round ratios); an open-loop schedule at a fixed rate for
+latency, interleaved the same way.
 """
 
 from __future__ import annotations

@@ -6,21 +6,13 @@ from datetime import datetime
 
 import asyncpg
 
-# One statement per request, exact across replicas: the row lock serialises concurrent increments.
-# The counter never climbs past the limit (the UPDATE's WHERE fails), so a denied request writes nothing
-# and RETURNING yields no row.
-_HIT = (
-    "INSERT INTO rate_counters (key_id, window_start, count) VALUES ($1, $2, 1)"
-    " ON CONFLICT (key_id, window_start) DO UPDATE SET count = rate_counters.count + 1"
-    " WHERE rate_counters.count < $3"
-    " RETURNING count"
-)
 
-
-async def hit(pool: asyncpg.Pool, *, key_id: str, window_start: datetime, limit: int) -> int | None:
-    """This request's number in the window, or None when the window is already full."""
-    value = await pool.fetchval(_HIT, key_id, window_start, limit)
-    return None if value is None else int(value)
+async def hit_many(pool: asyncpg.Pool, *, key_id: str, window_start: datetime, limit: int, n: int) -> tuple[int, int]:
+    """Count `n` calls at once: (count before, count after). Calls numbered before+1 .. after are admitted;
+    the counter never climbs past the limit, so denied calls write nothing (see migration 0002)."""
+    row = await pool.fetchrow("SELECT before, after FROM rate_hit($1, $2, $3, $4)", key_id, window_start, limit, n)
+    assert row is not None
+    return int(row["before"]), int(row["after"])
 
 
 async def current(pool: asyncpg.Pool, *, key_id: str, window_start: datetime) -> int:

@@ -21,8 +21,8 @@ from hearth_kit.auth import INTERNAL_TOKEN_HEADER, ROLES, InternalTokenSigner, P
 from hearth_kit.logging import get_logger
 from hearth_kit.problems import Problem
 
-from hearth_gateway import repository
 from hearth_gateway.config import Settings
+from hearth_gateway.counters import RateCounter
 from hearth_gateway.domain import (
     PLATFORM_ADMIN_SCOPE,
     PLATFORM_ORG,
@@ -182,16 +182,16 @@ class Gateway:
         self._admin_digest = sha256_hex(settings.admin_key) if settings.admin_key else None
         self._session: aiohttp.ClientSession | None = None
         self._upstream: UpstreamClient | None = None
+        self._counter: RateCounter | None = None
         self._inflight: dict[str, asyncio.Future[Identity | None]] = {}
-        self.pool: asyncpg.Pool | None = None
         self.events_ready = asyncio.Event()
         self._openapi: tuple[dict[str, Any], float] | None = None
 
     # -------------------------------------------------------------- lifecycle
 
     async def start(self, pool: asyncpg.Pool) -> None:
-        """Open the upstream connection pool (keep-alive) and attach the database pool."""
-        self.pool = pool
+        """Open the upstream connection pools (keep-alive) and the rate counters on the database pool."""
+        self._counter = RateCounter(pool)
         connector = aiohttp.TCPConnector(limit=self.settings.upstream_pool_size, limit_per_host=0,
                                          ttl_dns_cache=300, keepalive_timeout=30)
         # auto_decompress off: bodies pass through byte for byte with their Content-Encoding.
@@ -210,6 +210,11 @@ class Gateway:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    @property
+    def counter(self) -> RateCounter:
+        assert self._counter is not None, "gateway not started"
+        return self._counter
 
     @property
     def upstream(self) -> UpstreamClient:
@@ -362,10 +367,9 @@ class Gateway:
         window = self.settings.rate_window_seconds
         if limit <= 0:
             return rate_decision(limit=0, count=None, now=now, window_seconds=window)
-        assert self.pool is not None
         start = datetime.fromtimestamp(window_start(now, window), UTC)
         try:
-            number = await repository.hit(self.pool, key_id=identity.key_id, window_start=start, limit=limit)
+            number = await self.counter.hit(key_id=identity.key_id, window_start=start, limit=limit)
         except (asyncpg.PostgresError, OSError, TimeoutError) as exc:
             # Fail closed: without the shared counter the limit cannot be enforced exactly.
             log.error("rate counter unavailable", error=repr(exc))

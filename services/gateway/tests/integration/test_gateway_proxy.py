@@ -98,6 +98,21 @@ async def test_concurrent_burst_on_both_replicas_admits_exactly_the_limit(
     assert codes.count(200) == 7 and codes.count(429) == 23, codes
 
 
+async def test_a_burst_on_one_key_shares_round_trips_and_numbers_stay_exact(
+        replicas: Replicas, upstream: Upstream) -> None:
+    """Group commit: concurrent calls for one key are counted together, each still gets its own number."""
+    secret, _, _ = upstream.auth.add_key(limit=150)
+    counters = [replicas.gateway(i).counter for i in (0, 1)]
+    before = sum(c.statements for c in counters)
+    resps = await asyncio.gather(*(replicas.clients[i % 2].get("/v1/units", headers=bearer(secret))
+                                   for i in range(200)))
+    admitted = [r for r in resps if r.status_code == 200]
+    assert len(admitted) == 150 and all(r.status_code == 429 for r in resps if r.status_code != 200)
+    assert sorted(int(r.headers["RateLimit-Remaining"]) for r in admitted) == list(range(150))  # each once
+    statements = sum(c.statements for c in counters) - before
+    assert statements < 200, statements  # fewer round trips than calls
+
+
 async def test_revocation_reaches_every_replica_within_two_seconds(
         replicas: Replicas, upstream: Upstream, infra: Infra) -> None:
     secret, key_id, org = upstream.auth.add_key(limit=100)

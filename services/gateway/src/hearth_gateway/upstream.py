@@ -87,8 +87,9 @@ class _Connection(asyncio.Protocol):
         self.got_bytes = True
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self._fail(UpstreamProtocolError(f"invalid HTTP from upstream: {exc}"))
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            # (an upgrade, e.g. `101 Switching Protocols`, is not something a forwarded call can use)
+            self._fail(UpstreamProtocolError(f"invalid HTTP from upstream: {exc!r}"))
             self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -214,12 +214,16 @@ async def test_a_body_that_stops_short_is_an_error_not_a_short_answer() -> None:
         await pool.close()
 
 
-async def test_garbage_is_a_protocol_error() -> None:
-    async def garbage(_: bytes, __: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"SMTP ready\r\n\r\n")
+@pytest.mark.parametrize("answer", [
+    b"SMTP ready\r\n\r\n",
+    b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n\x81\x00",
+])
+async def test_garbage_or_an_upgrade_is_a_protocol_error(answer: bytes) -> None:
+    async def reply(_: bytes, __: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(answer)
 
-    async with serving(garbage) as server:
-        pool = pool_for(server)
+    async with serving(reply) as server:
+        pool = pool_for(server, read_timeout=2)
         with pytest.raises(UpstreamProtocolError):
             await pool.request("GET", b"/", [])
         await pool.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import secrets
@@ -44,7 +45,11 @@ def services() -> dict[str, dict[str, Any]]:
 def load_secrets(path: Path) -> dict[str, Any]:
     """Secrets generated on first `up` and reused after (so demo keys survive a restart)."""
     if path.exists():
-        return dict(json.loads(path.read_text()))
+        doc = dict(json.loads(path.read_text()))
+        if "auth_key_encryption_key" not in doc:  # secrets written before this key existed
+            doc["auth_key_encryption_key"] = _fernet_key()
+            path.write_text(json.dumps(doc, indent=2))
+        return doc
     sys.path.insert(0, str(REPO / "libs" / "kit" / "src"))
     from hearth_kit.auth import SigningKey
 
@@ -53,11 +58,17 @@ def load_secrets(path: Path) -> dict[str, Any]:
         "admin_key": "hk_admin_" + secrets.token_urlsafe(32),
         "gateway_signing_key_pem": key.private_pem(),
         "gateway_signing_kid": key.kid,
+        "auth_key_encryption_key": _fernet_key(),
         "db_passwords": {name: secrets.token_hex(16) for name in services() if "replica_of" not in services()[name]},
     }
     path.write_text(json.dumps(doc, indent=2))
     path.chmod(0o600)
     return doc
+
+
+def _fernet_key() -> str:
+    """A key in Fernet's format (32 random bytes, url-safe base64), for auth-token's signing keys at rest."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
 def _value(output: str, name: str) -> str:
@@ -99,6 +110,7 @@ def service_env(name: str, spec: dict[str, Any], *, admin_db: str, kafka: str, s
     url = {n: f"http://127.0.0.1:{s['port']}" for n, s in all_specs.items()}
     if name == "auth-token":
         env[f"{p}ADMIN_KEY"] = sec["admin_key"]
+        env[f"{p}KEY_ENCRYPTION_KEYS"] = json.dumps([sec["auth_key_encryption_key"]])
     if name == "gateway":
         env.update({
             f"{p}ADMIN_KEY": sec["admin_key"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cryptography.fernet import Fernet
 from hearth_kit.settings import ServiceSettings
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -45,6 +46,10 @@ class Settings(ServiceSettings):
     signing_keys: list[SigningKeyConfig] = Field(default_factory=list)
     # How often a replica re-reads the signing keys table (rotations made by another replica).
     signing_keys_refresh_seconds: float = Field(default=5.0, gt=0)
+    # Fernet keys (JSON list) that encrypt the table's private keys at rest: the first encrypts, all decrypt,
+    # so a new one is added in front and the old one dropped once the keys were re-sealed (rotation).
+    # Empty: stored as plain PEM (dev only; prod refuses it when keys live in the table).
+    key_encryption_keys: list[str] = Field(default_factory=list)
 
     @field_validator("plan_limits", mode="before")
     @classmethod
@@ -58,4 +63,13 @@ class Settings(ServiceSettings):
         kids = [k.kid for k in self.signing_keys]
         if len(set(kids)) != len(kids):
             raise ValueError("HEARTH_AUTH_SIGNING_KEYS has duplicate kids")
+        for kek in self.key_encryption_keys:
+            try:
+                Fernet(kek)
+            except ValueError as exc:
+                raise ValueError("HEARTH_AUTH_KEY_ENCRYPTION_KEYS must hold Fernet keys "
+                                 "(32 url-safe base64-encoded bytes)") from exc
+        if self.environment == "prod" and not self.signing_keys and not self.key_encryption_keys:
+            raise ValueError("prod keeps signing keys encrypted: set HEARTH_AUTH_KEY_ENCRYPTION_KEYS "
+                             "(or configure HEARTH_AUTH_SIGNING_KEYS)")
         return self

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -352,3 +353,34 @@ async def test_rotation_signs_with_a_new_key_and_old_tokens_still_verify(auth: S
     replica = await KeyRing(Settings()).current(runtime.db)
     assert replica.signer.kid == new_kid
     assert {k.kid for k in replica.published} == kids
+
+
+async def test_generated_signing_keys_are_encrypted_at_rest(auth_factory: HarnessFactory) -> None:
+    from cryptography.fernet import Fernet
+
+    old_kek, new_kek = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    async with auth_factory(key_encryption_keys=json.dumps([old_kek])) as auth:
+        org_id, _ = await new_org(auth)
+        key = await new_key(auth, org_id)
+        token = (await exchange(auth, org_id, key)).json()["temporary_token"]
+        assert (await verify(auth, token))["sub"] == key["id"]
+        async with auth.raw() as conn:
+            stored = await conn.fetchval("SELECT private_pem FROM signing_keys")
+        assert stored.startswith("fernet:") and "PRIVATE KEY" not in stored
+        db = auth.app.state.runtime.db
+        # KEK rotation: a new key in front, the old one still decrypts what it sealed
+        rotated = await KeyRing(Settings(key_encryption_keys=[new_kek, old_kek])).current(db)
+        assert rotated.signer.kid == jwt.get_unverified_header(token)["kid"]
+        # without the right key-encryption key, a replica refuses to use the table, saying why
+        with pytest.raises(RuntimeError, match="HEARTH_AUTH_KEY_ENCRYPTION_KEYS is not set"):
+            await KeyRing(Settings(key_encryption_keys=[])).current(db)
+        with pytest.raises(RuntimeError, match="cannot be decrypted"):
+            await KeyRing(Settings(key_encryption_keys=[new_kek])).current(db)
+
+
+def test_prod_refuses_plain_text_signing_keys_and_bad_encryption_keys() -> None:
+    with pytest.raises(ValueError, match="KEY_ENCRYPTION_KEYS"):
+        Settings(environment="prod", admin_key="x" * 30, internal_jwks="{}", key_encryption_keys=[],
+                 database_url="postgresql://hearth_auth:a-long-real-secret@db:5432/hearth")
+    with pytest.raises(ValueError, match="Fernet"):
+        Settings(key_encryption_keys=["not-a-key"])

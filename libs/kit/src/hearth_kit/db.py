@@ -83,15 +83,17 @@ class Database:
         then COMMIT, or ROLLBACK on an error.
 
         asyncpg's `conn.transaction()` would spend a round trip on BEGIN alone, a quarter of a simple read.
-        The value is inlined, so it must be a plain identifier (ids are `org_<ulid>`); anything else is
-        refused. A nested `conn.transaction()` inside fails loudly (asyncpg refuses it in a manually
-        started transaction) instead of committing early.
+        Only a plain value (ids are `org_<ulid>`) is inlined; any other (an org id from someone else's
+        event, say) goes as a bound parameter in a second round trip, so nothing is ever spliced into SQL.
+        A nested `conn.transaction()` inside fails loudly (asyncpg refuses it in a manually started
+        transaction) instead of committing early.
         """
-        if not _PLAIN_VALUE.fullmatch(value):
-            raise ValueError(f"refusing to scope a transaction to {value!r}")
+        plain = _PLAIN_VALUE.fullmatch(value) is not None
         async with self.pool.acquire() as conn:
-            await conn.execute(f"BEGIN; SELECT set_config('{setting}', '{value}', true)")
+            await conn.execute(f"BEGIN; SELECT set_config('{setting}', '{value}', true)" if plain else "BEGIN")
             try:
+                if not plain:
+                    await conn.execute("SELECT set_config($1, $2, true)", setting, value)
                 yield cast(asyncpg.Connection, conn)
             except BaseException:
                 if not conn.is_closed():

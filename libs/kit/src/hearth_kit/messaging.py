@@ -68,27 +68,111 @@ async def ensure_topics(bootstrap: str, topics: Iterable[Topic], *, replication:
 
 EventHandler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
 
+DEAD_LETTER_SUFFIX = ".dlt"
+_ATTEMPTS_MAX_TRACKED = 10_000
+
+
+class DeadLetters:
+    """Records a consumer cannot handle are parked on `<topic>.dlt` instead of blocking their partition.
+
+    A failing record is retried in place (the consumer nacks, Kafka redelivers) with a growing pause, up to
+    `max_attempts`; then it is written, byte for byte with its key and headers plus `hearth-dlt-*` headers
+    (consumer, source topic/partition/offset, attempts, error), to the dead-letter topic with the same
+    acks=all idempotent producer as events, and only after that write is acknowledged is the record acked.
+    Nothing is dropped: replaying a parked record is producing it to its topic again. A record that is not
+    a CloudEvent at all can never succeed, so it is parked at once.
+    """
+
+    def __init__(self, bootstrap: str, *, client_id: str, max_attempts: int = 5, first_pause: float = 0.2,
+                 max_pause: float = 5.0) -> None:
+        self.bootstrap = bootstrap
+        self.max_attempts = max_attempts
+        self.first_pause = first_pause
+        self.max_pause = max_pause
+        self._producer = new_producer(bootstrap, client_id=f"{client_id}-dlt")
+        self._started = False
+        self._lock = asyncio.Lock()
+        self._attempts: dict[tuple[str, int, int], int] = {}
+        self._topics_ready: set[str] = set()
+
+    async def retry_later(self, record: Any) -> bool:
+        """Count a failed attempt; True (after a pause) while the record should be retried in place."""
+        where = (record.topic, record.partition, record.offset)
+        attempts = self._attempts.get(where, 0) + 1
+        if len(self._attempts) >= _ATTEMPTS_MAX_TRACKED:
+            self._attempts.clear()
+        self._attempts[where] = attempts
+        if attempts >= self.max_attempts:
+            return False
+        await asyncio.sleep(min(self.first_pause * 2 ** (attempts - 1), self.max_pause))
+        return True
+
+    def succeeded(self, record: Any) -> None:
+        self._attempts.pop((record.topic, record.partition, record.offset), None)
+
+    async def park(self, record: Any, *, consumer: str, reason: str) -> None:
+        """Write the record to its dead-letter topic (raises if Kafka does not take it: then it is retried)."""
+        where = (record.topic, record.partition, record.offset)
+        attempts = self._attempts.pop(where, 1)
+        topic = record.topic + DEAD_LETTER_SUFFIX
+        async with self._lock:
+            if not self._started:
+                await self._producer.start()
+                self._started = True
+            if topic not in self._topics_ready:  # explicit: brokers may not auto-create topics
+                await ensure_topics(self.bootstrap, [Topic(topic, partitions=1)])
+                self._topics_ready.add(topic)
+        headers = [*(record.headers or ()), *(
+            (f"hearth-dlt-{k}", str(v).encode()) for k, v in {
+                "consumer": consumer, "topic": record.topic, "partition": record.partition,
+                "offset": record.offset, "attempts": attempts, "error": reason[:1000]}.items())]
+        await self._producer.send_and_wait(topic, record.value, key=record.key, headers=headers)
+        log.error("record parked on the dead-letter topic", consumer=consumer, topic=record.topic,
+                  partition=record.partition, offset=record.offset, attempts=attempts, reason=reason[:300])
+
+    async def stop(self) -> None:
+        if self._started:
+            await self._producer.stop()
+            self._started = False
+
 
 def idempotent_consumer(
-    *, db: Database, consumer: str, handle: EventHandler, types: frozenset[str] | None = None
+    *, db: Database, consumer: str, handle: EventHandler, types: frozenset[str] | None = None,
+    dead_letters: DeadLetters | None = None,
 ) -> Callable[[KafkaMessage], Awaitable[None]]:
     """Wrap `handle` so each event has one effect, however often Kafka delivers it.
 
-    The handler runs in a transaction scoped to the event's org, together with the inbox row.
-    A record that is not a valid CloudEvent can never succeed, so it is logged and skipped.
+    The handler runs in a transaction scoped to the event's org, together with the inbox row. With
+    `dead_letters`, a record that keeps failing (or is not a CloudEvent at all) is parked on the topic's
+    dead-letter topic after its retries instead of blocking the partition; without, a failing record is
+    retried forever and a malformed one is logged and skipped.
     """
 
     async def on_message(msg: KafkaMessage) -> None:
+        record = msg.raw_message
         try:
             envelope = parse_cloudevent(msg.body)
         except ValueError as exc:
-            log.error("skipping malformed event", consumer=consumer, error=str(exc))
+            if dead_letters is None:
+                log.error("skipping malformed event", consumer=consumer, error=str(exc))
+                return
+            await dead_letters.park(record, consumer=consumer, reason=f"not a CloudEvent: {exc}")
             return
         if types is not None and envelope.type not in types:
             return
-        async with db.transaction(org_id=envelope.orgid) as conn:
-            if await first_delivery(conn, consumer=consumer, event_id=envelope.id):
-                await handle(conn, envelope)
+        try:
+            async with db.transaction(org_id=envelope.orgid) as conn:
+                if await first_delivery(conn, consumer=consumer, event_id=envelope.id):
+                    await handle(conn, envelope)
+        except Exception as exc:
+            if dead_letters is None or await dead_letters.retry_later(record):
+                log.warning("event handling failed; it will be redelivered", consumer=consumer,
+                            event_id=envelope.id, error=repr(exc))
+                raise
+            await dead_letters.park(record, consumer=consumer, reason=repr(exc))
+            return
+        if dead_letters is not None:
+            dead_letters.succeeded(record)
 
     return on_message
 

@@ -24,7 +24,7 @@ from hearth_kit.auth import InternalTokenVerifier
 from hearth_kit.db import Database, provision_service_database
 from hearth_kit.http import create_http_app
 from hearth_kit.logging import configure_logging, get_logger
-from hearth_kit.messaging import ensure_topics, new_broker
+from hearth_kit.messaging import DeadLetters, ensure_topics, new_broker
 from hearth_kit.migrate import folder_migrations, kit_migrations, migrate
 from hearth_kit.outbox import OutboxRelay
 from hearth_kit.settings import ServiceSettings
@@ -40,6 +40,7 @@ class Runtime:
     db: Database
     relay: OutboxRelay
     broker: KafkaBroker | None = None
+    dead_letters: DeadLetters | None = None  # for `idempotent_consumer(dead_letters=...)`
     consumers_ready: bool = True
     extras: dict[str, Any] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -131,6 +132,8 @@ def create_service(
         await relay.start()
         if consumers is not None:
             runtime.broker = new_broker(settings.kafka_bootstrap, client_id=f"hearth-{settings.service_name}")
+            runtime.dead_letters = DeadLetters(settings.kafka_bootstrap, client_id=f"hearth-{settings.service_name}",
+                                               max_attempts=settings.consumer_max_attempts)
             runtime.consumers_ready = False
             consumers(runtime.broker, runtime)
             runtime.tasks.append(asyncio.create_task(_start_broker_when_kafka_is_up(runtime)))
@@ -152,6 +155,9 @@ def create_service(
             if runtime.broker is not None:
                 with contextlib.suppress(Exception):
                     await runtime.broker.stop()
+            if runtime.dead_letters is not None:
+                with contextlib.suppress(Exception):
+                    await runtime.dead_letters.stop()
             await relay.stop()
             await db.close()
 

@@ -41,6 +41,8 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     outbox_poll_seconds: float = 0.5
     outbox_batch_size: int = 1000
+    # A consumed event whose handler keeps failing is retried this many times, then parked on <topic>.dlt.
+    consumer_max_attempts: int = 5
 
     @classmethod
     def settings_customise_sources(

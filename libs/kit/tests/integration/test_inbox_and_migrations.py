@@ -8,12 +8,19 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from hearth_contracts.envelope import to_cloudevent_bytes
 from hearth_contracts.property import BuildingDeleted
 from hearth_kit.db import Database, provision_service_database, role_dsn
 from hearth_kit.ids import new_id
-from hearth_kit.messaging import CONSUMER_ACK_POLICY, idempotent_consumer, new_broker, wait_for
+from hearth_kit.messaging import (
+    CONSUMER_ACK_POLICY,
+    DEAD_LETTER_SUFFIX,
+    DeadLetters,
+    idempotent_consumer,
+    new_broker,
+    wait_for,
+)
 from hearth_kit.migrate import Migration, MigrationError, kit_migrations, migrate
 from hearth_kit.testing import Infra
 from hearth_kit.testing.plugin import unique_schema
@@ -137,3 +144,67 @@ async def test_a_pooled_connection_carries_nothing_from_one_unit_of_work_to_the_
             assert not conn.is_in_transaction()
     finally:
         await db.close()
+
+
+async def test_a_record_that_keeps_failing_is_parked_and_its_partition_moves_on(
+        infra: Infra, schema_db: Database) -> None:
+    topic = f"kit-dlt-{new_id('t')[-6:]}"
+    calls: dict[str, int] = {}
+    handled: list[str] = []
+
+    async def handle(conn: asyncpg.Connection, env: object) -> None:
+        subject = env.subject  # type: ignore[attr-defined]
+        calls[subject] = calls.get(subject, 0) + 1
+        if subject == "poison" or (subject == "flaky" and calls[subject] == 1):
+            raise RuntimeError(f"cannot handle {subject}")
+        handled.append(subject)
+
+    dead = DeadLetters(infra.kafka_bootstrap, client_id="kit-dlt-test", max_attempts=3, first_pause=0.05)
+    broker = new_broker(infra.kafka_bootstrap, client_id="kit-dlt-test")
+    broker.subscriber(topic, group_id=f"g-{topic}", ack_policy=CONSUMER_ACK_POLICY, auto_offset_reset="earliest")(
+        idempotent_consumer(db=schema_db, consumer="effects", handle=handle, dead_letters=dead))
+    org = new_id("org")
+
+    def event(subject: str) -> bytes:
+        return to_cloudevent_bytes(event_id=new_id("evt"), source="hearth/test", subject=subject, org_id=org,
+                                   sequence=1, data=BuildingDeleted(building_id="bld_1", org_id=org))
+
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
+    await producer.start()
+    try:  # one key, so one partition, in this order: the later records wait behind the failing ones
+        for value in (event("poison"), b"not a CloudEvent", event("flaky"), event("good")):
+            await producer.send_and_wait(topic, value, key=b"bld_1", headers=[("origin", b"test")])
+    finally:
+        await producer.stop()
+    await broker.start()
+    try:
+        assert await wait_for(lambda: _async_true("good" in handled), timeout=30)
+    finally:
+        await broker.stop()
+        await dead.stop()
+    assert handled == ["flaky", "good"] and calls == {"poison": 3, "flaky": 2, "good": 1}
+
+    reader = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, auto_offset_reset="earliest",
+                              enable_auto_commit=False)
+    await reader.start()
+    try:
+        reader.subscribe([topic + DEAD_LETTER_SUFFIX])
+        parked = []
+        async with asyncio.timeout(20):
+            while len(parked) < 2:
+                for records in (await reader.getmany(timeout_ms=500)).values():
+                    parked += records
+    finally:
+        await reader.stop()
+    first, second = parked
+    h1, h2 = dict(first.headers), dict(second.headers)
+    assert first.key == b"bld_1" and first.value == event_value(first.value, "poison")
+    assert h1["origin"] == b"test" and h1["hearth-dlt-attempts"] == b"3" and h1["hearth-dlt-consumer"] == b"effects"
+    assert b"cannot handle poison" in h1["hearth-dlt-error"] and h1["hearth-dlt-topic"] == topic.encode()
+    assert second.value == b"not a CloudEvent" and b"not a CloudEvent" in h2["hearth-dlt-error"]
+
+
+def event_value(value: bytes, subject: str) -> bytes:
+    """The parked bytes are the original record's, unchanged (here: the CloudEvent about `subject`)."""
+    assert f'"subject":"{subject}"'.encode() in value.replace(b" ", b""), value
+    return value

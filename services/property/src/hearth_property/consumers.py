@@ -16,4 +16,4 @@ def wire(broker: KafkaBroker, runtime: Runtime) -> None:
     broker.subscriber(BILLING_EVENTS.name, group_id="property-billing-projection", ack_policy=CONSUMER_ACK_POLICY,
                       auto_offset_reset="earliest")(
         idempotent_consumer(db=runtime.db, consumer="payments-projection", handle=project_payment,
-                            types=frozenset({PaymentRecorded.event_type})))
+                            types=frozenset({PaymentRecorded.event_type}), dead_letters=runtime.dead_letters))

@@ -249,36 +249,39 @@ class GatewayProxy:
             await _upstream_failure(Request(scope), exc, service=matched[0],
                                     rate_headers=rate_headers)(scope, receive, send)
             return
-        extra = forward_headers(upstream.headers, drop=_RESPONSE_DROP)
-        extra += rate_headers
-        status = upstream.status
-        length = upstream.content_length
-        if method == "HEAD" or status in (204, 304) or (length is not None and length <= _BUFFER_LIMIT):
-            try:
-                content = await upstream.read()
-            except UpstreamError as exc:
-                await _upstream_failure(Request(scope), exc, service=matched[0],
-                                        rate_headers=rate_headers)(scope, receive, send)
-                return
-            if method == "HEAD":
-                if length is not None:
-                    extra.insert(0, (b"content-length", str(length).encode()))
-            elif status not in (204, 304):
-                extra.insert(0, (b"content-length", str(len(content)).encode()))
-            await send({"type": "http.response.start", "status": status, "headers": extra})
-            await send({"type": "http.response.body", "body": content})
-            return
-        # Large or of unknown length: streamed. A failure now can only cut the answer short, which the
-        # server does by closing the connection when the error propagates (a clean end would pass a
-        # truncated body off as whole).
-        await send({"type": "http.response.start", "status": status, "headers": extra})
         try:
-            async for chunk in upstream.iter_chunks():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except UpstreamError as exc:
-            log.warning("upstream failed mid-body", service=matched[0], error=repr(exc))
-            raise
-        await send({"type": "http.response.body", "body": b""})
+            extra = forward_headers(upstream.headers, drop=_RESPONSE_DROP)
+            extra += rate_headers
+            status = upstream.status
+            length = upstream.content_length
+            if method == "HEAD" or status in (204, 304) or (length is not None and length <= _BUFFER_LIMIT):
+                try:
+                    content = await upstream.read()
+                except UpstreamError as exc:
+                    await _upstream_failure(Request(scope), exc, service=matched[0],
+                                            rate_headers=rate_headers)(scope, receive, send)
+                    return
+                if method == "HEAD":
+                    if length is not None:
+                        extra.insert(0, (b"content-length", str(length).encode()))
+                elif status not in (204, 304):
+                    extra.insert(0, (b"content-length", str(len(content)).encode()))
+                await send({"type": "http.response.start", "status": status, "headers": extra})
+                await send({"type": "http.response.body", "body": content})
+                return
+            # Large or of unknown length: streamed. A failure now can only cut the answer short, which the
+            # server does by closing the connection when the error propagates (a clean end would pass a
+            # truncated body off as whole).
+            await send({"type": "http.response.start", "status": status, "headers": extra})
+            try:
+                async for chunk in upstream.iter_chunks():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except UpstreamError as exc:
+                log.warning("upstream failed mid-body", service=matched[0], error=repr(exc))
+                raise
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            upstream.release()  # (a no-op once the body was read to the end)
 
 
 def _upstream_failure(request: Request, exc: Exception, *, service: str,

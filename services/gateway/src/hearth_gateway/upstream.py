@@ -262,6 +262,7 @@ class UpstreamPool:
         # Below uvicorn's default keep-alive (5 s): we drop an idle connection before the upstream does.
         self.idle_seconds = idle_seconds
         self._idle: collections.deque[_Connection] = collections.deque()
+        self.limit = limit
         self._slots = asyncio.Semaphore(limit)
         self._closed = False
 
@@ -270,7 +271,15 @@ class UpstreamPool:
         """Send one request (`target` is the raw path and query); returns once the status line and headers
         are in. Raises `UpstreamConnectError`, `UpstreamTimeout` or `UpstreamError`."""
         head = _encode_head(method, self.base_path + target, self.host_header, headers, body)
-        await self._slots.acquire()
+        if self._slots.locked():  # every connection busy: wait a bounded time, then answer 503
+            try:
+                async with asyncio.timeout(self.connect_timeout):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise UpstreamConnectError(f"all {self.limit} connections to {self.host}:{self.port} "
+                                           "stayed busy") from None
+        else:
+            await self._slots.acquire()
         try:
             conn = await self._checkout()
             try:

@@ -278,6 +278,22 @@ async def test_the_pool_caps_concurrent_connections() -> None:
         await pool.close()
 
 
+async def test_a_call_waits_for_a_busy_pool_only_so_long() -> None:
+    async def slow(_: bytes, __: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.5)
+        writer.write(OK)
+
+    async with serving(slow) as server:
+        pool = UpstreamPool(server.origin, limit=1, connect_timeout=0.1, read_timeout=2)
+        first = asyncio.ensure_future(pool.request("GET", b"/", []))
+        await asyncio.sleep(0.05)
+        with pytest.raises(UpstreamConnectError, match="stayed busy"):
+            await pool.request("GET", b"/", [])
+        assert await (await first).read() == b"hello"
+        assert await (await pool.request("GET", b"/", [])).read() == b"hello"  # the slot came back
+        await pool.close()
+
+
 async def test_an_abandoned_answer_closes_its_connection_and_frees_its_slot() -> None:
     async def late_body(_: bytes, __: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(OK[:-5])

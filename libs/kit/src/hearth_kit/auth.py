@@ -140,9 +140,9 @@ class InternalTokenVerifier:
     def verify(self, token: str) -> Principal:
         """The principal in a valid token; raises `Problem(401)` otherwise. With a JWKS URL, a key miss
         fetches it with blocking I/O: from async code use `verify_async`."""
-        hit = self._verified.get(token)
-        if hit is not None and hit[1] > time.time():
-            return hit[0]
+        remembered = self._remembered(token)
+        if remembered is not None:
+            return remembered
         try:
             claims = jwt.decode(
                 token, self._key_for(token), algorithms=["EdDSA", "ES256"], audience=self.audience,
@@ -161,11 +161,15 @@ class InternalTokenVerifier:
         self._verified[token] = (principal, float(claims["exp"]))
         return principal
 
+    def _remembered(self, token: str) -> Principal | None:
+        hit = self._verified.get(token)
+        return hit[0] if hit is not None and hit[1] > time.time() else None
+
     async def verify_async(self, token: str) -> Principal:
         """`verify` without blocking the event loop (a JWKS URL fetch runs in a thread)."""
-        hit = self._verified.get(token)
-        if hit is not None and hit[1] > time.time():
-            return hit[0]
+        remembered = self._remembered(token)
+        if remembered is not None:
+            return remembered
         if self._client is not None:
             return await asyncio.to_thread(self.verify, token)
         return self.verify(token)

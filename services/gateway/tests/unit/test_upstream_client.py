@@ -81,8 +81,17 @@ async def answer_ok(_: bytes, __: asyncio.StreamReader, writer: asyncio.StreamWr
     writer.write(OK)
 
 
-def pool_for(server: Server, *, limit: int = 10, read_timeout: float = 2.0) -> UpstreamPool:
-    return UpstreamPool(server.origin, limit=limit, connect_timeout=1.0, read_timeout=read_timeout)
+def answer_after(seconds: float) -> Script:
+    async def slow(_: bytes, __: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(seconds)
+        writer.write(OK)
+
+    return slow
+
+
+def pool_for(server: Server, *, limit: int = 10, read_timeout: float = 2.0,
+             connect_timeout: float = 1.0) -> UpstreamPool:
+    return UpstreamPool(server.origin, limit=limit, connect_timeout=connect_timeout, read_timeout=read_timeout)
 
 
 async def test_requests_reuse_one_kept_alive_connection_and_carry_head_and_body() -> None:
@@ -263,11 +272,7 @@ async def test_a_dead_reused_connection_is_retried_for_idempotent_calls_only() -
 
 
 async def test_the_pool_caps_concurrent_connections() -> None:
-    async def slow(_: bytes, __: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(0.05)
-        writer.write(OK)
-
-    async with serving(slow) as server:
+    async with serving(answer_after(0.05)) as server:
         pool = pool_for(server, limit=2)
 
         async def one() -> bytes:
@@ -279,12 +284,8 @@ async def test_the_pool_caps_concurrent_connections() -> None:
 
 
 async def test_a_call_waits_for_a_busy_pool_only_so_long() -> None:
-    async def slow(_: bytes, __: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(0.5)
-        writer.write(OK)
-
-    async with serving(slow) as server:
-        pool = UpstreamPool(server.origin, limit=1, connect_timeout=0.1, read_timeout=2)
+    async with serving(answer_after(0.5)) as server:
+        pool = pool_for(server, limit=1, connect_timeout=0.1)
         first = asyncio.ensure_future(pool.request("GET", b"/", []))
         await asyncio.sleep(0.05)
         with pytest.raises(UpstreamConnectError, match="stayed busy"):

@@ -21,6 +21,13 @@ def register(model: _M) -> _M:
 
 def all_contracts() -> dict[str, type[EventData]]:
     """All registered contracts, importing every contract module first."""
-    from hearth_contracts import auth, billing, property  # noqa: F401  (registration side effect)
+    from hearth_contracts import (  # noqa: F401  (registration side effect)
+        access,
+        auth,
+        billing,
+        maintenance,
+        property,
+        telemetry,
+    )
 
     return dict(sorted(_REGISTRY.items()))

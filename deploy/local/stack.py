@@ -42,6 +42,19 @@ def services() -> dict[str, dict[str, Any]]:
     return specs
 
 
+def simulators() -> dict[str, dict[str, Any]]:
+    """Stand-ins for outside systems (a lock vendor, devices): `[simulators.<name>]`, ports shifted like services."""
+    offset = int(os.environ.get("HEARTH_PORT_OFFSET", "0"))
+    declared: dict[str, dict[str, Any]] = tomllib.loads(REGISTRY.read_text()).get("simulators", {})
+    return {name: {**spec, "port": spec["port"] + offset} for name, spec in declared.items()}
+
+
+def simulator_urls() -> dict[str, str]:
+    """`HEARTH_SIMULATOR_<NAME>_URL` for every simulator, handed to every service."""
+    return {f"HEARTH_SIMULATOR_{name.upper().replace('-', '_')}_URL": f"http://127.0.0.1:{spec['port']}"
+            for name, spec in simulators().items()}
+
+
 def load_secrets(path: Path) -> dict[str, Any]:
     """Secrets generated on first `up` and reused after (so demo keys survive a restart)."""
     if path.exists():
@@ -106,6 +119,7 @@ def service_env(name: str, spec: dict[str, Any], *, admin_db: str, kafka: str, s
         f"{p}INTERNAL_JWKS": json.dumps(jwks(gw_key)),
         f"{p}ENVIRONMENT": os.environ.get("HEARTH_ENVIRONMENT", "dev"),
         "HEARTH_ADMIN_DATABASE_URL": admin_db,
+        **simulator_urls(),
     }
     url = {n: f"http://127.0.0.1:{s['port']}" for n, s in all_specs.items()}
     if name == "auth-token":
@@ -161,10 +175,10 @@ def start_service(name: str, spec: dict[str, Any], env: dict[str, str]) -> None:
     print(f"  {name}: started pid {proc.pid} on :{spec['port']}")
 
 
-def wait_ready(name: str, spec: dict[str, Any], timeout: float = 120) -> None:
+def wait_ready(name: str, spec: dict[str, Any], timeout: float = 120, path: str = "/readyz") -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if _get(f"http://127.0.0.1:{spec['port']}/readyz") == 200:
+        if _get(f"http://127.0.0.1:{spec['port']}{path}") == 200:
             return
         pid = int((run_dir() / "pids" / f"{name}.pid").read_text())
         if not _pid_alive(pid):
@@ -198,6 +212,20 @@ def seed_demo(gateway_url: str, sec: dict[str, Any], demo_path: Path) -> dict[st
     return {"api_key": doc["data"]["api_key"]["secret"], "org_id": doc["data"]["org"]["id"]}
 
 
+def seed_demo_data(gateway_url: str, api_key: str, specs: dict[str, dict[str, Any]]) -> None:
+    """Each service's `demo_seed` ("module:function"), in registry order; each must be idempotent."""
+    import importlib
+
+    for name, spec in specs.items():
+        if "replica_of" in spec or not spec.get("demo_seed"):
+            continue
+        module, _, function = spec["demo_seed"].partition(":")
+        try:
+            getattr(importlib.import_module(module), function)(gateway_url, api_key)
+        except Exception as exc:  # demo data is a convenience: a failure is reported, the platform stays up
+            print(f"  {name}: demo data not seeded: {exc!r}")
+
+
 def up() -> None:
     rd = run_dir()
     for sub in ("pids", "logs"):
@@ -219,12 +247,19 @@ def up() -> None:
         await ensure_topics(kafka, ALL_TOPICS)
 
     asyncio.run(prepare())
+    sims = simulators()
+    for name, spec in sims.items():
+        p = spec["env_prefix"]
+        start_service(name, spec, {f"{p}PORT": str(spec["port"]), f"{p}RUN_DIR": str(rd), **simulator_urls()})
+    for name, spec in sims.items():
+        wait_ready(name, spec, path="/healthz")
     for name, spec in specs.items():
         start_service(name, spec, service_env(name, spec, admin_db=admin_db, kafka=kafka, sec=sec, all_specs=specs))
     for name, spec in specs.items():
         wait_ready(name, spec)
     gateway_url = f"http://127.0.0.1:{specs['gateway']['port']}"
     demo = seed_demo(gateway_url, sec, rd / "demo.json")
+    seed_demo_data(gateway_url, demo["api_key"], specs)
     doc = {
         "gateway_url": gateway_url,
         "admin_key": sec["admin_key"],
@@ -232,6 +267,7 @@ def up() -> None:
         "org_id": demo["org_id"],
         "gateway_urls": [f"http://127.0.0.1:{s['port']}" for n, s in specs.items() if n.startswith("gateway")],
         "services": {n: f"http://127.0.0.1:{s['port']}" for n, s in specs.items()},
+        "simulators": {n: f"http://127.0.0.1:{s['port']}" for n, s in sims.items()},
         "kafka_bootstrap": kafka,
         "database_url": admin_db,
     }

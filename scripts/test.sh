@@ -34,7 +34,7 @@ run_pytest() { "$PY" -m pytest -p no:cacheprovider "$@"; }
 
 if [ "$what" = unit ] || [ "$what" = all ]; then
   echo "== unit tests"
-  run_pytest -q libs/*/tests/unit libs/contracts/tests services/*/tests/unit
+  run_pytest -q libs/*/tests/unit libs/contracts/tests services/*/tests/unit deploy/tests
 fi
 
 if [ "$what" != unit ]; then

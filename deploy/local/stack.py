@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import secrets
@@ -56,32 +55,15 @@ def simulator_urls() -> dict[str, str]:
 
 
 def load_secrets(path: Path) -> dict[str, Any]:
-    """Secrets generated on first `up` and reused after (so demo keys survive a restart)."""
-    if path.exists():
-        doc = dict(json.loads(path.read_text()))
-        if "auth_key_encryption_key" not in doc:  # secrets written before this key existed
-            doc["auth_key_encryption_key"] = _fernet_key()
-            path.write_text(json.dumps(doc, indent=2))
-        return doc
-    sys.path.insert(0, str(REPO / "libs" / "kit" / "src"))
-    from hearth_kit.auth import SigningKey
+    """Secrets generated on first `up` and reused after (so demo keys survive a restart); see kit devsecrets."""
+    from hearth_kit.devsecrets import load_or_create
 
-    key = SigningKey.generate(f"gw-{secrets.token_hex(4)}")
-    doc = {
-        "admin_key": "hk_admin_" + secrets.token_urlsafe(32),
-        "gateway_signing_key_pem": key.private_pem(),
-        "gateway_signing_kid": key.kid,
-        "auth_key_encryption_key": _fernet_key(),
-        "db_passwords": {name: secrets.token_hex(16) for name in services() if "replica_of" not in services()[name]},
-    }
-    path.write_text(json.dumps(doc, indent=2))
-    path.chmod(0o600)
+    doc = load_or_create(path)
+    missing = [n for n, s in services().items() if "replica_of" not in s and n not in doc["db_passwords"]]
+    if missing:  # a service added since the file was written gets its database password now
+        doc["db_passwords"].update({name: secrets.token_hex(16) for name in missing})
+        path.write_text(json.dumps(doc, indent=2))
     return doc
-
-
-def _fernet_key() -> str:
-    """A key in Fernet's format (32 random bytes, url-safe base64), for auth-token's signing keys at rest."""
-    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
 def _value(output: str, name: str) -> str:
@@ -104,11 +86,9 @@ def start_infra() -> tuple[str, str]:
 
 def service_env(name: str, spec: dict[str, Any], *, admin_db: str, kafka: str, sec: dict[str, Any],
                 all_specs: dict[str, dict[str, Any]]) -> dict[str, str]:
-    sys.path.insert(0, str(REPO / "libs" / "kit" / "src"))
-    from hearth_kit.auth import SigningKey, jwks
     from hearth_kit.db import role_dsn
+    from hearth_kit.devsecrets import service_env as secret_env
 
-    gw_key = SigningKey.from_pem(sec["gateway_signing_key_pem"], sec["gateway_signing_kid"])
     p = spec["env_prefix"]
     name = spec.get("replica_of", name)
     env = {
@@ -116,20 +96,14 @@ def service_env(name: str, spec: dict[str, Any], *, admin_db: str, kafka: str, s
         f"{p}DB_SCHEMA": spec["schema"],
         f"{p}KAFKA_BOOTSTRAP": kafka,
         f"{p}PORT": str(spec["port"]),
-        f"{p}INTERNAL_JWKS": json.dumps(jwks(gw_key)),
         f"{p}ENVIRONMENT": os.environ.get("HEARTH_ENVIRONMENT", "dev"),
         "HEARTH_ADMIN_DATABASE_URL": admin_db,
         **simulator_urls(),
+        **secret_env(name, p, sec),
     }
     url = {n: f"http://127.0.0.1:{s['port']}" for n, s in all_specs.items()}
-    if name == "auth-token":
-        env[f"{p}ADMIN_KEY"] = sec["admin_key"]
-        env[f"{p}KEY_ENCRYPTION_KEYS"] = json.dumps([sec["auth_key_encryption_key"]])
     if name == "gateway":
         env.update({
-            f"{p}ADMIN_KEY": sec["admin_key"],
-            f"{p}SIGNING_KEY_PEM": sec["gateway_signing_key_pem"],
-            f"{p}SIGNING_KID": sec["gateway_signing_kid"],
             f"{p}ROUTES": json.dumps({r: url[n] for n, s in all_specs.items() for r in s["routes"]}),
             f"{p}SERVICES": json.dumps({n: url[n] for n, s in all_specs.items() if n != "gateway" and s["routes"]}),
             f"{p}AUTH_URL": url["auth-token"],

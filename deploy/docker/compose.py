@@ -136,7 +136,7 @@ def build(registry: dict[str, Any]) -> dict[str, Any]:
 def render(registry: dict[str, Any] | None = None) -> str:
     """The file's text."""
     registry = registry or tomllib.loads(REGISTRY.read_text())
-    return HEADER + yaml.safe_dump(build(registry), sort_keys=False, width=120)
+    return HEADER + str(yaml.safe_dump(build(registry), sort_keys=False, width=120))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from hearth_kit.ids import new_id
 from hearth_kit.testing import EventReader, Infra, ServiceHarness, service_harness
 from hearth_kit.testing.infra import _local, _value, free_port
 from hearth_kit.testing.plugin import unique_schema
-from hearth_property import service
 from hearth_property.main import build_app
 
 pytestmark = pytest.mark.integration
@@ -64,7 +63,7 @@ async def test_row_and_outbox_row_commit_together_or_not_at_all(prop: ServiceHar
     async def failing_append(*_a: Any, **_k: Any) -> str:
         raise RuntimeError("outbox write failed")
 
-    monkeypatch.setattr(service.outbox, "append", failing_append)
+    monkeypatch.setattr(outbox, "append", failing_append)
     resp = await prop.client.post("/v1/buildings", json=building(), headers=prop.headers(org_id=org_id))
     assert resp.status_code == 500
     assert resp.headers["content-type"] == "application/problem+json"

@@ -13,7 +13,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from hearth_contracts.envelope import Envelope, parse_cloudevent
-from hearth_contracts.topics import Topic
+from hearth_contracts.topics import DEAD_LETTER_SUFFIX, Topic
 from prometheus_client import Counter, Gauge
 
 from hearth_kit.db import Database
@@ -74,7 +74,6 @@ async def ensure_topics(bootstrap: str, topics: Iterable[Topic], *, replication:
 
 EventHandler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
 
-DEAD_LETTER_SUFFIX = ".dlt"
 _ATTEMPTS_MAX_TRACKED = 10_000
 
 

@@ -42,8 +42,11 @@ from hearth_kit.subscriptions import Subscription
 
 log = get_logger(__name__)
 
-SettingsT = TypeVar("SettingsT", bound=ServiceSettings, default=ServiceSettings)
-StateT = TypeVar("StateT", default=None)
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings, default=ServiceSettings, covariant=True)
+StateT = TypeVar("StateT", default=None, covariant=True)
+# create_service's own (invariant) type variables: the settings and state it is given.
+S = TypeVar("S", bound=ServiceSettings)
+St = TypeVar("St", default=None)
 
 
 @dataclass
@@ -119,16 +122,16 @@ async def _supervised(job: Callable[[Runtime[Any, Any]], Awaitable[None]], runti
 
 def create_service(
     *,
-    settings: SettingsT,
+    settings: S,
     migrations_dir: Path,
     routers: Sequence[APIRouter],
-    state: StateT = None,  # type: ignore[assignment]  # None is StateT's default
+    state: St = None,  # type: ignore[assignment]  # None is StateT's default
     subscriptions: Sequence[Subscription] = (),
     consumers: ConsumerWiring | None = None,
-    jobs: Sequence[Callable[[Runtime[SettingsT, StateT]], Awaitable[None]]] = (),
+    jobs: Sequence[Callable[[Runtime[S, St]], Awaitable[None]]] = (),
     topics: Sequence[Topic] = ALL_TOPICS,
     admin_database_url: str | None = None,
-    resources: Sequence[Callable[[Runtime[SettingsT, StateT]], AbstractAsyncContextManager[None]]] = (),
+    resources: Sequence[Callable[[Runtime[S, St]], AbstractAsyncContextManager[None]]] = (),
     openapi: bool = True,
 ) -> FastAPI:
     """The service's FastAPI app, with everything started and stopped in its lifespan.
@@ -158,7 +161,7 @@ def create_service(
                                     min_size=settings.db_pool_min, max_size=settings.db_pool_max)
         relay = OutboxRelay(db, bootstrap=settings.kafka_bootstrap, poll_seconds=settings.outbox_poll_seconds,
                             batch_size=settings.outbox_batch_size)
-        runtime: Runtime[SettingsT, StateT] = Runtime(settings=settings, db=db, relay=relay, state=state)
+        runtime: Runtime[S, St] = Runtime(settings=settings, db=db, relay=relay, state=state)
         app.state.runtime = runtime
         try:
             await asyncio.wait_for(ensure_topics(settings.kafka_bootstrap, topics), timeout=15)

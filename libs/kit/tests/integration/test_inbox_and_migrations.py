@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from hearth_contracts.envelope import to_cloudevent_bytes
 from hearth_contracts.property import BuildingDeleted
+from hearth_contracts.topics import DEAD_LETTER_SUFFIX
 from hearth_kit.db import Database, provision_service_database, role_dsn
 from hearth_kit.ids import new_id
 from hearth_kit.messaging import (
     CONSUMER_ACK_POLICY,
-    DEAD_LETTER_SUFFIX,
     DeadLetters,
     idempotent_consumer,
     new_broker,
@@ -125,10 +126,10 @@ async def test_a_pooled_connection_carries_nothing_from_one_unit_of_work_to_the_
         with pytest.raises(RuntimeError):
             async with db.transaction(org_id="org_b") as conn:
                 raise RuntimeError("the unit of work fails half-way")
-        async with db.pool.acquire() as conn:
-            assert not conn.is_in_transaction()
-            assert await conn.fetchval("SELECT current_setting('hearth.org_id', true)") in (None, "")
-            assert await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+        async with db.pool.acquire() as pooled:
+            assert not pooled.is_in_transaction()
+            assert await pooled.fetchval("SELECT current_setting('hearth.org_id', true)") in (None, "")
+            assert await pooled.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
                                        " AND pid = pg_backend_pid()") == 0
         async with db.transaction(org_id=None) as conn:
             assert await conn.fetchval("SELECT current_setting('hearth.org_id', true)") == ""
@@ -140,8 +141,8 @@ async def test_a_pooled_connection_carries_nothing_from_one_unit_of_work_to_the_
         with pytest.raises(asyncpg.InterfaceError):
             async with db.transaction(org_id="org_a") as conn, conn.transaction():
                 pass
-        async with db.pool.acquire() as conn:
-            assert not conn.is_in_transaction()
+        async with db.pool.acquire() as pooled:
+            assert not pooled.is_in_transaction()
     finally:
         await db.close()
 
@@ -189,7 +190,7 @@ async def test_a_record_that_keeps_failing_is_parked_and_its_partition_moves_on(
     await reader.start()
     try:
         reader.subscribe([topic + DEAD_LETTER_SUFFIX])
-        parked = []
+        parked: list[Any] = []
         async with asyncio.timeout(20):
             while len(parked) < 2:
                 for records in (await reader.getmany(timeout_ms=500)).values():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -13,6 +15,7 @@ from hearth_kit.pagination import Pagination, page_body
 from hearth_kit.problems import Problem
 from hearth_kit.settings import ServiceSettings
 from pydantic import BaseModel
+from pydantic_settings import SettingsConfigDict
 
 
 def test_ids_are_prefixed_unique_and_ordered() -> None:
@@ -28,7 +31,7 @@ def test_request_ids_have_the_id_shape_and_do_not_repeat() -> None:
 
 def test_service_prefix_wins_over_shared_env(monkeypatch: pytest.MonkeyPatch) -> None:
     class S(ServiceSettings):
-        model_config = {"env_prefix": "HEARTH_DEMO_"}  # type: ignore[typeddict-unknown-key]
+        model_config = SettingsConfigDict(env_prefix="HEARTH_DEMO_")
 
     monkeypatch.setenv("HEARTH_KAFKA_BOOTSTRAP", "shared:9092")
     monkeypatch.setenv("HEARTH_DATABASE_URL", "postgresql://shared")
@@ -84,9 +87,14 @@ async def test_a_verified_token_is_remembered_until_it_expires(monkeypatch: pyte
     verifier = InternalTokenVerifier(json.dumps(jwks(key)))
     who = Principal(org_id="org_1", subject="key_1", role="admin", scopes=frozenset())
     token = InternalTokenSigner(key, ttl_seconds=60).mint(who)
-    decodes = []
+    decodes: list[int] = []
     real_decode = jwt.decode
-    monkeypatch.setattr(jwt, "decode", lambda *a, **k: decodes.append(1) or real_decode(*a, **k))
+
+    def counting_decode(*a: Any, **k: Any) -> Any:
+        decodes.append(1)
+        return real_decode(*a, **k)
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)
     assert verifier.verify(token) == who
     assert await verifier.verify_async(token) == who
     assert verifier.verify(token) == who
@@ -94,10 +102,10 @@ async def test_a_verified_token_is_remembered_until_it_expires(monkeypatch: pyte
     with pytest.raises(Problem):  # a different string (one byte of the signature changed) is checked anew
         verifier.verify(token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1])
     # past `exp` the remembered answer is gone and the real check refuses the token
-    import hearth_kit.auth as auth_module
+    import time
 
-    later = auth_module.time.time() + 120
-    monkeypatch.setattr(auth_module.time, "time", lambda: later)
+    later = time.time() + 120
+    monkeypatch.setattr(time, "time", lambda: later)
     monkeypatch.setattr(jwt, "decode", lambda *a, **k: real_decode(*a, **{**k, "leeway": -120}))
     with pytest.raises(Problem):
         verifier.verify(token)

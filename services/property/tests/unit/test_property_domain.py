@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hearth_kit.errors import BadRequest, InvalidInput
@@ -148,8 +149,10 @@ def test_lease_input_rules() -> None:
     base = {"unit_id": "unit_x", "resident_ids": ["res_a"], "start_date": "2025-02-01", "end_date": "2025-12-31",
             "rent": {"amount": "1250.00", "currency": "USD"}, "deposit": {"amount": "2500", "currency": "USD"}}
     assert LeaseIn.model_validate(base).payment_due_day == 1
-    for bad in ({"end_date": "2025-01-01"}, {"payment_due_day": 29}, {"resident_ids": []},
-                {"resident_ids": ["res_a", "res_a"]}, {"type": "fixed", "end_date": None}, {"type": "weekly"}):
+    bads: list[dict[str, Any]] = [{"end_date": "2025-01-01"}, {"payment_due_day": 29}, {"resident_ids": []},
+                                  {"resident_ids": ["res_a", "res_a"]}, {"type": "fixed", "end_date": None},
+                                  {"type": "weekly"}]
+    for bad in bads:
         with pytest.raises(ValidationError):
             LeaseIn.model_validate({**base, **bad})
     assert LeaseIn.model_validate({**base, "type": "at_will", "end_date": None}).end_date is None

@@ -30,12 +30,12 @@ T = TypeVar("T")
 
 PROBLEM_REF = "#/components/schemas/Problem"
 SECURITY_SCHEMES: dict[str, Any] = {
-    "bearerAuth": {"type": "http", "scheme": "bearer",
+    "bearer": {"type": "http", "scheme": "bearer",
                    "description": "An API key or a temporary token from POST /v1/auth/token"},
     "permanentToken": {"type": "apiKey", "in": "header", "name": "x-permanent-token",
                        "description": "An API key (hk_...)"},
 }
-SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"permanentToken": []}]
+SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"permanentToken": []}]
 _PROBLEM_TEXT = {
     400: "The request is malformed (e.g. not JSON, or a bad Idempotency-Key)",
     401: "No valid credential",

@@ -68,10 +68,10 @@ def test_routes_are_documented_with_ids_problems_security_and_if_match() -> None
         if status != "200":
             assert response["content"] == {"application/problem+json": {"schema": {
                 "$ref": "#/components/schemas/Problem"}}}
-    assert get["security"] == [{"bearerAuth": []}, {"permanentToken": []}] and "security" not in public
+    assert get["security"] == [{"bearer": []}, {"permanentToken": []}] and "security" not in public
     assert any(p["name"] == "If-Match" for p in patch["parameters"])
     assert "ETag" in get["responses"]["200"]["headers"]
-    assert set(doc["components"]["securitySchemes"]) == {"bearerAuth", "permanentToken"}
+    assert set(doc["components"]["securitySchemes"]) == {"bearer", "permanentToken"}
     assert doc["components"]["schemas"]["Problem"]["title"] == "Problem"
     assert "HTTPValidationError" not in doc["components"]["schemas"]
 

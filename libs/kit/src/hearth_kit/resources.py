@@ -2,19 +2,15 @@
 
 A service describes each resource once:
 
-    BUILDING = Resource(
-        kind="building", path="/v1/buildings/{id}", view=building_view,
-        load=lambda tx, ident, lock: repo.get_building(tx.conn, ident, for_update=lock),
-        fields=("name", "type", "address", "timezone", "status"),
-        save=lambda tx, ident, fields: repo.update_building(tx.conn, ident, fields),
-        updated=lambda row: BuildingUpdated(**building_snapshot(row)),
-        status_changed=lambda row, previous: BuildingStatusChanged(**building_snapshot(row),
-                                                                   previous_status=previous),
-    )
+    DEVICE = Resource(kind="device", path="/v1/devices/{id}", view=device_view, load=load_device,
+                      fields=("name", "status"), save=save_device,
+                      updated=lambda row: DeviceUpdated(**snapshot(row)),
+                      status_changed=lambda row, prev: DeviceStatusChanged(**snapshot(row), previous_status=prev))
 
-and `update(tx, BUILDING, id, body, partial=...)` loads the row under lock (404 when missing), checks
-`If-Match`, merges the sent fields, saves, and announces `updated` when any field other than the status
-changed and `status_changed` when the status did (both when both, nothing when nothing changed).
+(property's `service/*.py` hold real ones), and `update(tx, DEVICE, id, body, partial=...)` loads the row
+under lock (404 when missing), checks `If-Match`, merges the sent fields, saves, and announces `updated`
+when any field other than the status changed and `status_changed` when the status did (both when both,
+nothing when nothing changed).
 A resource with derived columns passes `apply` to compute the new fields itself.
 
 ETags name a version of a resource: a hash of its id and `updated_at` (every write bumps it), so the

@@ -7,16 +7,14 @@ catalogue is asked which org tables lack RLS, lack FORCE (the owner role would b
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 import asyncpg
 import pytest
-from hearth_kit.db import provision_service_database, role_dsn
-from hearth_kit.migrate import Migration, folder_migrations, kit_migrations, migrate
+from hearth_kit.migrate import Migration, folder_migrations, kit_migrations
 from hearth_kit.testing import Infra
 from hearth_kit.testing.infra import REPO_ROOT
-from hearth_kit.testing.plugin import unique_schema
+from hearth_kit.testing.schemas import migrated_schema
 
 pytestmark = pytest.mark.integration
 
@@ -45,14 +43,10 @@ async def unprotected_org_tables(admin_url: str, schema: str) -> list[str]:
 
 
 async def _apply(infra: Infra, folder: Path | None, sql: str = "") -> str:
-    schema = unique_schema("rls")
-    password = secrets.token_hex(8)
-    await provision_service_database(infra.database_url, schema=schema, role=f"hearth_{schema}", password=password)
-    dsn = role_dsn(infra.database_url, role=f"hearth_{schema}", password=password)
     migrations = kit_migrations() + (folder_migrations(folder) if folder else [])
     if sql:
         migrations.append(Migration("service/9999_test.sql", sql))
-    await migrate(dsn, schema=schema, migrations=migrations)
+    schema, _ = await migrated_schema(infra, base="rls", migrations=migrations)
     return schema
 
 

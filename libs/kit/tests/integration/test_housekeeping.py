@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from hearth_kit.db import Database, provision_service_database, role_dsn
+from hearth_kit.db import Database
 from hearth_kit.housekeeping import prune
 from hearth_kit.ids import new_id
-from hearth_kit.migrate import kit_migrations, migrate
+from hearth_kit.migrate import kit_migrations
 from hearth_kit.testing import Infra
-from hearth_kit.testing.plugin import unique_schema
+from hearth_kit.testing.schemas import migrated_schema
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def db(infra: Infra) -> AsyncIterator[Database]:
-    schema = unique_schema("house")
-    password = secrets.token_hex(8)
-    await provision_service_database(infra.database_url, schema=schema, role=f"hearth_{schema}", password=password)
-    dsn = role_dsn(infra.database_url, role=f"hearth_{schema}", password=password)
-    await migrate(dsn, schema=schema, migrations=kit_migrations())
+    schema, dsn = await migrated_schema(infra, base="house", migrations=kit_migrations())
     database = await Database.connect(dsn, schema=schema)
     yield database
     await database.close()

@@ -25,17 +25,14 @@ from hearth_kit.messaging import (
 from hearth_kit.migrate import Migration, MigrationError, kit_migrations, migrate
 from hearth_kit.testing import Infra
 from hearth_kit.testing.plugin import unique_schema
+from hearth_kit.testing.schemas import migrated_schema
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def schema_db(infra: Infra) -> AsyncIterator[Database]:
-    schema = unique_schema("kit")
-    password = secrets.token_hex(8)
-    await provision_service_database(infra.database_url, schema=schema, role=f"hearth_{schema}", password=password)
-    dsn = role_dsn(infra.database_url, role=f"hearth_{schema}", password=password)
-    await migrate(dsn, schema=schema, migrations=[
+    schema, dsn = await migrated_schema(infra, base="kit", migrations=[
         *kit_migrations(),
         Migration("service/0001_effects.sql", "CREATE TABLE effects (event_id text, org_id text)"),
     ])

@@ -26,6 +26,7 @@ from hearth_kit.migrate import Migration, MigrationError, kit_migrations, migrat
 from hearth_kit.testing import Infra
 from hearth_kit.testing.plugin import unique_schema
 from hearth_kit.testing.schemas import migrated_schema
+from prometheus_client import REGISTRY
 
 pytestmark = pytest.mark.integration
 
@@ -200,6 +201,12 @@ async def test_a_record_that_keeps_failing_is_parked_and_its_partition_moves_on(
     assert h1["origin"] == b"test" and h1["hearth-dlt-attempts"] == b"3" and h1["hearth-dlt-consumer"] == b"effects"
     assert b"cannot handle poison" in h1["hearth-dlt-error"] and h1["hearth-dlt-topic"] == topic.encode()
     assert second.value == b"not a CloudEvent" and b"not a CloudEvent" in h2["hearth-dlt-error"]
+    # the metrics say so too: two records parked, and the consumer caught up with its partition
+    assert REGISTRY.get_sample_value("hearth_consumer_dead_lettered_total",
+                                     {"consumer": "effects", "topic": topic}) == 2
+    lags = [s for m in REGISTRY.collect() if m.name == "hearth_consumer_lag" for s in m.samples
+            if s.labels["topic"] == topic]
+    assert lags and lags[-1].value == 0
 
 
 def event_value(value: bytes, subject: str) -> bytes:

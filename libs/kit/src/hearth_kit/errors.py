@@ -17,9 +17,10 @@ class DomainError(Exception):
     code = "error"
 
     def __init__(self, detail: str, *, code: str | None = None, errors: list[dict[str, Any]] | None = None,
-                 **extra: Any) -> None:
+                 title: str | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.title = title  # the problem's title; default: the HTTP status phrase
         if code is not None:
             self.code = code
         self.errors = errors

@@ -124,8 +124,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         status = status_of(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return problem_response(request, status=status, detail=exc.detail, slug=exc.code, errors=exc.errors,
-                                headers=headers, **exc.extra)
+        return problem_response(request, status=status, detail=exc.detail, slug=exc.code, title=exc.title,
+                                errors=exc.errors, headers=headers, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

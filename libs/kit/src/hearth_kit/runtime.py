@@ -183,6 +183,8 @@ def create_service(
         for job in all_jobs:
             name = getattr(job, "__name__", "job")
             runtime.tasks.append(asyncio.create_task(_supervised(job, runtime, name), name=name))
+        if openapi:  # built now, not on the first request: the gateway fetches it with a short timeout
+            app.openapi()
         log.info("service started", port=settings.port)
         try:
             async with contextlib.AsyncExitStack() as stack:

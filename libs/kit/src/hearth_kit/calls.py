@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, Response
@@ -72,7 +72,6 @@ class Call:
     principal: Principal
     runtime: Runtime[Any, Any]
     request: Request
-    _done: dict[str, Any] = field(default_factory=dict)
 
     @property
     def traceparent(self) -> str | None:
@@ -110,16 +109,16 @@ class Call:
         """201 with `{"data": doc}`, Location and ETag; a repeated Idempotency-Key replays the first answer."""
         request_body = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
         secret: WithSecret | None = None
-
-        async def run() -> tuple[int, Any]:
-            nonlocal secret
-            created = await create(tx)
-            if isinstance(created, WithSecret):
-                secret = created
-                created = _put_secret(created.doc, None, created.at)
-            return 201, {"data": created}
-
         async with self.transaction(cross_org=cross_org) as tx:
+
+            async def run() -> tuple[int, Any]:
+                nonlocal secret
+                created = await create(tx)
+                if isinstance(created, WithSecret):  # stored (and replayed) without the secret
+                    secret = created
+                    created = _put_secret(created.doc, None, created.at)
+                return 201, {"data": created}
+
             status, doc = await run_idempotent(tx.conn, org_id=self.principal.org_id, key=self.idempotency_key,
                                                request_body=request_body, create=run)
         data = doc["data"]

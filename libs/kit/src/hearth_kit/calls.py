@@ -86,13 +86,14 @@ class Call:
         return self.request.headers.get(IDEMPOTENCY_HEADER)
 
     @asynccontextmanager
-    async def transaction(self, *, cross_org: bool = False) -> AsyncIterator[Tx]:
-        """The request's one transaction, scoped to the caller's org (`cross_org`: operator actions only)."""
-        unit = self.runtime.db.system_transaction() if cross_org else \
-            self.runtime.db.transaction(org_id=self.principal.org_id)
+    async def transaction(self, *, cross_org: bool = False, org_id: str | None = None) -> AsyncIterator[Tx]:
+        """The request's one transaction, scoped to the caller's org. `cross_org`: every org (operator
+        actions only); `org_id`: another org's rows (internal lookups for the gateway only)."""
+        org = org_id or self.principal.org_id
+        unit = self.runtime.db.system_transaction() if cross_org else self.runtime.db.transaction(org_id=org)
         async with unit as conn:
-            yield Tx(conn=conn, org_id=self.principal.org_id, source=self.runtime.source,
-                     principal=self.principal, traceparent=self.traceparent)
+            yield Tx(conn=conn, org_id=org, source=self.runtime.source, principal=self.principal,
+                     traceparent=self.traceparent)
 
     async def read(self, use: Callable[[Tx], Awaitable[T]]) -> T:
         """Run a use case in one transaction and return what it returns."""

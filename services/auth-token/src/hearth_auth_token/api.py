@@ -117,3 +117,12 @@ async def identity_by_hash(secret_sha256: Sha256Hex, call: Gateway, runtime: Aut
     async with call.transaction(cross_org=True) as tx:
         identity = await service.identity_by_hash(tx, digest=secret_sha256.lower(), settings=runtime.settings)
     return JSONResponse({"data": identity})
+
+
+@internal_router.get("/orgs/{org_id}/api-keys/{key_id}")
+async def identity_by_key_id(org_id: str, key_id: str, call: Gateway, runtime: AuthDeps) -> JSONResponse:
+    """Who an API key is and whether it was revoked, by id; for the gateway only (it checks the key behind
+    every temporary token this way, so a revocation holds across gateway restarts and Kafka outages)."""
+    async with call.transaction(org_id=org_id) as tx:
+        identity = await service.identity_by_key_id(tx, org_id=org_id, key_id=key_id, settings=runtime.settings)
+    return JSONResponse({"data": identity})

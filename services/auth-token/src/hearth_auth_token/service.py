@@ -94,6 +94,12 @@ async def create_org(tx: Tx, body: OrgIn) -> WithSecret:
 
 async def create_api_key(tx: Tx, body: ApiKeyIn) -> WithSecret:
     """Issue a key in the caller's org; its secret is shown once, in the first answer only."""
+    # The caller's own key must still be valid here, not only at the gateway: a temporary token outlives the
+    # gateway's view of its key, and a key created with it would outlive the token.
+    caller = await repository.key_identity_by_id(tx.conn, org_id=tx.org_id, key_id=tx.caller.subject)
+    if caller is not None and caller["revoked_at"] is not None:
+        raise Unauthenticated("the API key behind this credential has been revoked", code="token-revoked",
+                              title="Token Revoked")
     org = await repository.get_org(tx.conn, tx.org_id)
     if org is None:
         raise Conflict(f"org {tx.org_id} is not registered with auth-token; create it first "
@@ -147,6 +153,18 @@ async def identity_by_hash(tx: Tx, *, digest: str, settings: Settings) -> dict[s
     row = await repository.key_identity_by_hash(tx.conn, digest)
     if row is None:
         raise NotFound("no API key has this hash")
+    return _identity(row, settings)
+
+
+async def identity_by_key_id(tx: Tx, *, org_id: str, key_id: str, settings: Settings) -> dict[str, Any]:
+    """A key's identity and whether it is revoked, by id (for the gateway's check of temporary tokens), or 404.
+
+    Runs in a transaction scoped to `org_id` (the org named in the path, not the gateway's)."""
+    if org_id == PLATFORM_ORG_ID and key_id == PLATFORM_KEY_ID and settings.admin_key:
+        return operator_identity(hash_secret(settings.admin_key), settings) or {}
+    row = await repository.key_identity_by_id(tx.conn, org_id=org_id, key_id=key_id)
+    if row is None:
+        raise NotFound("no API key has this id in this org")
     return _identity(row, settings)
 
 

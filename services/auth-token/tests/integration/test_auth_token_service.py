@@ -384,3 +384,21 @@ def test_prod_refuses_plain_text_signing_keys_and_bad_encryption_keys() -> None:
                  database_url="postgresql://hearth_auth:a-long-real-secret@db:5432/hearth")
     with pytest.raises(ValueError, match="Fernet"):
         Settings(key_encryption_keys=["not-a-key"])
+
+
+async def test_a_revoked_callers_key_cannot_create_keys_and_the_gateway_sees_it_by_id(auth: ServiceHarness) -> None:
+    org_id, _ = await new_org(auth)
+    admin_key = await new_key(auth, org_id, role="admin")
+    as_admin = auth.headers(org_id=org_id, role="admin", subject=admin_key["id"])
+    by_id = f"/internal/v1/orgs/{org_id}/api-keys/{admin_key['id']}"
+    assert (await auth.client.get(by_id, headers=as_admin)).status_code == 403  # gateway scope only
+    before = await auth.client.get(by_id, headers=gateway(auth))
+    assert before.status_code == 200 and before.json()["data"]["revoked"] is False
+    assert (await auth.client.delete(f"/v1/api-keys/{admin_key['id']}", headers=as_admin)).status_code == 204
+    after = await auth.client.get(by_id, headers=gateway(auth))
+    assert after.json()["data"]["revoked"] is True
+    refused = await auth.client.post("/v1/api-keys", json={"name": "x", "role": "manager"}, headers=as_admin)
+    assert refused.status_code == 401 and refused.json()["type"].endswith("/token-revoked")
+    assert refused.headers["www-authenticate"] == "Bearer"
+    missing = await auth.client.get(f"/internal/v1/orgs/{org_id}/api-keys/key_nope", headers=gateway(auth))
+    assert missing.status_code == 404

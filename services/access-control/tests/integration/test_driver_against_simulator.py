@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from access_helpers import FAST, driver, new_account
 from hearth_access.vendor.driver import (
     AurmurDriver,
     CodeSchedule,
@@ -19,8 +20,6 @@ from hearth_access.vendor.driver import (
     VendorTimeout,
     VendorUnavailable,
 )
-
-from access_helpers import FAST, driver, new_account
 
 
 async def test_every_endpoint_round_trip(sim: httpx.AsyncClient, sim_url: str, http: httpx.AsyncClient) -> None:

@@ -31,6 +31,8 @@ CREATE TABLE vendors (
     last_error         text,
     last_sync_at       timestamptz,
     events_primed      boolean     NOT NULL DEFAULT false,
+    -- newest vendor event time seen (epoch s): older events are not looked at again
+    events_cursor      double precision NOT NULL DEFAULT 0,
     created_at         timestamptz NOT NULL DEFAULT now(),
     updated_at         timestamptz NOT NULL DEFAULT now(),
     UNIQUE (org_id, name)

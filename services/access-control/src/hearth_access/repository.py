@@ -96,8 +96,9 @@ async def degraded_vendor_count(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM vendors WHERE status = 'degraded'"))
 
 
-async def set_events_primed(conn: asyncpg.Connection, vendor_id: str) -> None:
-    await conn.execute("UPDATE vendors SET events_primed = true WHERE id = $1", vendor_id)
+async def set_events_seen(conn: asyncpg.Connection, vendor_id: str, *, cursor: float) -> None:
+    await conn.execute("UPDATE vendors SET events_primed = true, events_cursor = greatest(events_cursor, $2)"
+                       " WHERE id = $1", vendor_id, cursor)
 
 
 async def upsert_listing(conn: asyncpg.Connection, *, listing_id: str, org_id: str, vendor_id: str,
@@ -157,6 +158,10 @@ async def lock(conn: asyncpg.Connection, lock_id: str, *, for_update: bool = Fal
 
 async def locks_of_vendor(conn: asyncpg.Connection, vendor_id: str) -> list[Row]:
     return list(await conn.fetch("SELECT * FROM locks WHERE vendor_id = $1", vendor_id))
+
+
+async def locks_of_listing(conn: asyncpg.Connection, listing_id: str) -> list[Row]:
+    return list(await conn.fetch("SELECT * FROM locks WHERE listing_id = $1", listing_id))
 
 
 async def locks_by_ids(conn: asyncpg.Connection, lock_ids: Sequence[str]) -> list[Row]:
@@ -392,6 +397,13 @@ async def wake_code_listings(conn: asyncpg.Connection, code_id: str) -> None:
                        " WHERE code_id = $1", code_id)
 
 
+async def vendor_has_pending_codes(conn: asyncpg.Connection, vendor_id: str) -> bool:
+    """Whether some code on this vendor waits for a lock to confirm (the scheduler then reads states back)."""
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM code_locks cl JOIN listings l ON l.id = cl.listing_id"
+        " WHERE l.vendor_id = $1 AND cl.state NOT IN ('activated', 'deactivated', 'new'))", vendor_id))
+
+
 async def sync_rows(conn: asyncpg.Connection, vendor_id: str) -> list[Row]:
     """Every live (code, listing) pair on a vendor, with what the scheduler needs."""
     return list(await conn.fetch(
@@ -425,6 +437,13 @@ async def set_code_lock_state(conn: asyncpg.Connection, *, code_id: str, lock_id
         "UPDATE code_locks SET state = $3, updated_at = now() WHERE code_id = $1 AND lock_id = $2 AND state <> $3"
         " RETURNING 1", code_id, lock_id, state)
     return changed is not None
+
+
+async def code_locks_of_codes(conn: asyncpg.Connection, code_ids: Sequence[str]) -> list[Row]:
+    """Per-lock rows of many codes at once (the scheduler's read-back)."""
+    return list(await conn.fetch(
+        "SELECT cl.code_id, cl.listing_id, cl.lock_id, cl.state, lk.vendor_lock_id FROM code_locks cl"
+        " JOIN locks lk ON lk.id = cl.lock_id WHERE cl.code_id = ANY($1::text[])", list(code_ids)))
 
 
 async def code_locks_of_listing(conn: asyncpg.Connection, *, code_id: str, listing_id: str) -> list[Row]:

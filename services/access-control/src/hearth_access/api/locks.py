@@ -82,7 +82,7 @@ async def get_attempt(principal: CurrentPrincipal, hub: Hub, attempt_id: str = i
                                                                              "while it is pending")] = 0) -> dict[str, Any]:
     """One action attempt; `wait` holds the answer until it is no longer pending (or the time is up)."""
     wait = min(wait, hub.settings.long_poll_max_seconds)
-    return {"data": await commands.get_attempt(hub.db, principal=principal, attempt_id=attempt_id, wait=wait)}
+    return {"data": await commands.get_attempt(hub, principal=principal, attempt_id=attempt_id, wait=wait)}
 
 
 @router.get("/lock-events", response_model=Page[LockEventOut], operation_id="listLockEvents", responses=problems(422))

@@ -10,7 +10,9 @@ with a `sync_failed` fact, after `code_sync_max_attempts`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -121,9 +123,8 @@ async def _targets(conn: asyncpg.Connection, spec: NewCode) -> tuple[list[Any], 
     for listing_id in listing_ids:
         listing = await repo.listing(conn, listing_id)
         if listing is not None:
-            for r in await repo.locks_of_vendor(conn, listing["vendor_id"]):
-                if r["listing_id"] == listing_id:
-                    every[r["id"]] = r
+            for r in await repo.locks_of_listing(conn, listing_id):
+                every[r["id"]] = r
             tz = tz or listing["timezone"]
     return sorted(every.values(), key=lambda r: r["id"]), building_id, tz or "UTC"
 
@@ -246,12 +247,17 @@ async def remove_code(conn: asyncpg.Connection, *, org_id: str, code_id: str, mi
 # --- the scheduler ---------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
+def _schedule(raw: str) -> Schedule:
+    """Parsed schedules, remembered: the scheduler looks at every code on every pass."""
+    return Schedule.model_validate_json(raw)
+
+
 def desired_program(row: Any, now: datetime) -> dict[str, Any] | None:
     """What should be on the vendor for this code now: None (nothing), manual, or the current window."""
     if row["deleted"]:
         return None
-    raw = row["schedule"] if isinstance(row["schedule"], dict) else json.loads(row["schedule"])
-    schedule = Schedule.model_validate(raw)
+    schedule = _schedule(row["schedule"] if isinstance(row["schedule"], str) else json.dumps(row["schedule"]))
     if schedule.manual is not None:
         return {"manual": "activated"} if schedule.manual == "activated" else None
     window = window_at(schedule, row["code_timezone"], now)
@@ -294,6 +300,7 @@ async def sync_vendor(hub: VendorHub, *, vendor_id: str, org_id: str) -> None:
         return
     drv = hub.driver_for(vendor)
     now = datetime.now(UTC)
+    programmed = False
     async with hub.lock_for(vendor_id):
         for row in rows:
             want = desired_program(row, now)
@@ -324,7 +331,15 @@ async def sync_vendor(hub: VendorHub, *, vendor_id: str, org_id: str) -> None:
                 await repo.save_code_listing(conn, code_id=row["code_id"], listing_id=row["listing_id"],
                                              vendor_code_id=vendor_code_id, programmed=want, removal_requested=removal)
                 await _set_states(conn, row, rules.pending_state(active=want is not None, failed=False))
-        await _read_back(hub, drv, vendor_id=vendor_id, org_id=org_id)
+            programmed = True
+        # reading every code back is the costly part: only when something changed or waits for a lock,
+        # and otherwise now and then (a code removed outside Hearth is noticed and programmed again)
+        async with hub.db.transaction(org_id=org_id) as conn:
+            pending = await repo.vendor_has_pending_codes(conn, vendor_id)
+        last = hub.last_read_back.get(vendor_id, 0.0)
+        if programmed or pending or time.monotonic() - last > settings.status_poll_seconds:
+            hub.last_read_back[vendor_id] = time.monotonic()
+            await _read_back(hub, drv, vendor_id=vendor_id, org_id=org_id)
 
 
 async def _failed(hub: VendorHub, row: Any, exc: VendorError, *, active: bool) -> None:
@@ -346,6 +361,12 @@ async def _failed(hub: VendorHub, row: Any, exc: VendorError, *, active: bool) -
     log.warning("code sync failed", code_id=row["code_id"], attempts=attempts, gave_up=give_up, error=str(exc))
 
 
+async def _move(conn: asyncpg.Connection, row: Any, code_lock: Any, state: str) -> None:
+    """Set a per-lock state only when it differs from what was read (most passes change nothing)."""
+    if code_lock["state"] != state:
+        await _set_state(conn, row, code_lock["lock_id"], state)
+
+
 async def _read_back(hub: VendorHub, drv: Any, *, vendor_id: str, org_id: str) -> None:
     """Per-lock states as the vendor reports them; removal confirmed when the vendor no longer lists a code."""
     async with hub.db.transaction(org_id=org_id) as conn:
@@ -358,14 +379,17 @@ async def _read_back(hub: VendorHub, drv: Any, *, vendor_id: str, org_id: str) -
         log.warning("could not read code states", vendor_id=vendor_id, error=str(exc))
         return
     async with hub.db.transaction(org_id=org_id) as conn:
+        by_pair: dict[tuple[str, str], list[Any]] = {}
+        for cl in await repo.code_locks_of_codes(conn, sorted({r["code_id"] for r in rows})):
+            by_pair.setdefault((cl["code_id"], cl["listing_id"]), []).append(cl)
         for row in rows:
-            locks = await repo.code_locks_of_listing(conn, code_id=row["code_id"], listing_id=row["listing_id"])
+            locks = by_pair.get((row["code_id"], row["listing_id"]), [])
             if row["vendor_code_id"] is None:
                 if row["deleted"] or (row["programmed"] is None and any(cl["state"] != "new" for cl in locks)):
                     for cl in locks:
                         if cl["state"] not in ("deactivation_pending_with_failure", "activation_pending_with_failure") \
                                 or row["deleted"]:
-                            await _set_state(conn, row, cl["lock_id"], "deactivated")
+                            await _move(conn, row, cl, "deactivated")
                 continue
             found = listed.get(row["vendor_code_id"])
             if found is None:
@@ -373,7 +397,7 @@ async def _read_back(hub: VendorHub, drv: Any, *, vendor_id: str, org_id: str) -
                     await repo.save_code_listing(conn, code_id=row["code_id"], listing_id=row["listing_id"],
                                                  vendor_code_id=None, programmed=None, removal_requested=False)
                     for cl in locks:
-                        await _set_state(conn, row, cl["lock_id"], "deactivated")
+                        await _move(conn, row, cl, "deactivated")
                 else:  # removed outside Hearth: program it again on the next pass
                     await repo.save_code_listing(conn, code_id=row["code_id"], listing_id=row["listing_id"],
                                                  vendor_code_id=None, programmed=None, removal_requested=False)
@@ -381,7 +405,7 @@ async def _read_back(hub: VendorHub, drv: Any, *, vendor_id: str, org_id: str) -
             for cl in locks:
                 state = found.lock_status.get(cl["vendor_lock_id"])
                 if state in rules.CODE_STATES:
-                    await _set_state(conn, row, cl["lock_id"], state)
+                    await _move(conn, row, cl, state)
 
 
 async def settle_removals(hub: VendorHub) -> None:

@@ -81,20 +81,29 @@ async def request_action(conn: asyncpg.Connection, *, principal: Principal, lock
     return attempt_view(row)
 
 
-async def get_attempt(db: Database, *, principal: Principal, attempt_id: str, wait: float) -> dict[str, Any]:
-    """One attempt; with `wait`, hold the call until it finishes or `wait` seconds pass (long-poll)."""
+async def get_attempt(hub: VendorHub, *, principal: Principal, attempt_id: str, wait: float) -> dict[str, Any]:
+    """One attempt; with `wait`, hold the call until it finishes or `wait` seconds pass (long-poll).
+
+    Woken at once when this process's bridge ends the attempt; otherwise it looks again every 100 ms
+    (another replica's bridge, or the sweeper)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
-    delay = 0.01
-    while True:
-        async with db.transaction(org_id=principal.org_id) as conn:
-            row = await repo.attempt(conn, attempt_id)
-        if row is None:
-            raise not_found("action attempt", attempt_id)
-        if row["status"] != "pending" or loop.time() >= deadline:
-            return attempt_view(row)
-        await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
-        delay = min(delay * 1.5, 0.1)
+    waiter = hub.attempt_waiters.setdefault(attempt_id, asyncio.Event()) if wait > 0 else None
+    try:
+        while True:
+            async with hub.db.transaction(org_id=principal.org_id) as conn:
+                row = await repo.attempt(conn, attempt_id)
+            if row is None:
+                raise not_found("action attempt", attempt_id)
+            if row["status"] != "pending" or loop.time() >= deadline or waiter is None:
+                return attempt_view(row)
+            try:
+                await asyncio.wait_for(waiter.wait(), min(0.1, max(0.0, deadline - loop.time())))
+            except TimeoutError:
+                pass
+    finally:
+        if waiter is not None and hub.attempt_waiters.get(attempt_id) is waiter:
+            del hub.attempt_waiters[attempt_id]
 
 
 async def list_attempts(db: Database, *, principal: Principal, lock_id: str | None, status: str | None,
@@ -173,6 +182,7 @@ async def execute(hub: VendorHub, envelope: Envelope) -> None:
             await repo.set_lock_state(conn, lock["id"], "jammed")
         await finish(conn, attempt=claimed, lock=current, error_type=error[0] if error else None,
                      error_message=error[1] if error else None)
+    hub.attempt_finished(claimed["id"])
 
 
 async def sweep_expired(hub: VendorHub) -> int:
@@ -209,3 +219,4 @@ async def _settle(hub: VendorHub, org_id: str, attempt_id: str, *, claimed: bool
         current = await repo.lock(conn, row["lock_id"], for_update=True) if lock else None
         await finish(conn, attempt=row, lock=current, error_type=error[0] if error else None,
                      error_message=error[1] if error else None)
+    hub.attempt_finished(attempt_id)

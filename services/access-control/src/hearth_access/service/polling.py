@@ -58,11 +58,15 @@ async def poll_vendor(hub: VendorHub, *, vendor_id: str, org_id: str) -> None:
             return
         async with hub.db.transaction(org_id=org_id) as conn:
             locks = {r["vendor_lock_id"]: r for r in await repo.locks_of_vendor(conn, vendor_id)}
-            await _apply_events(conn, locks, events, announce=vendor["events_primed"])
+            cursor = float(vendor["events_cursor"])
+            # the vendor lists every event ever: only those from the newest second seen onwards are new
+            fresh = [e for e in events if e.at.timestamp() >= cursor]
+            await _apply_events(conn, locks, fresh, announce=vendor["events_primed"])
             locks = {r["vendor_lock_id"]: r for r in await repo.locks_of_vendor(conn, vendor_id)}
             await _apply_statuses(hub, conn, locks, statuses)
-            if not vendor["events_primed"]:
-                await repo.set_events_primed(conn, vendor_id)
+            newest = max((e.at.timestamp() for e in fresh), default=cursor)
+            if not vendor["events_primed"] or newest > cursor:
+                await repo.set_events_seen(conn, vendor_id, cursor=newest)
             if vendor["status"] != "ok":
                 await repo.set_vendor_health(conn, vendor_id, ok=True, error=None)
 

@@ -58,6 +58,14 @@ class VendorHub:
         self._drivers: dict[str, AurmurDriver] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self.sync_wake = asyncio.Event()
+        self.last_read_back: dict[str, float] = {}
+        # long-polls waiting in this process, woken when this process's bridge ends their attempt
+        self.attempt_waiters: dict[str, asyncio.Event] = {}
+
+    def attempt_finished(self, attempt_id: str) -> None:
+        waiter = self.attempt_waiters.get(attempt_id)
+        if waiter is not None:
+            waiter.set()
 
     def wake_sync(self) -> None:
         """Ask the code scheduler for a pass now (a code was created, changed or removed)."""

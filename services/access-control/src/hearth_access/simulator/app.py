@@ -162,7 +162,8 @@ def create_app() -> FastAPI:
             return stop or _error(401, "Not Authorized")
         account.purge_removed()
         now = time.time()
-        return JSONResponse([account.code_doc(c, now) for c in account.codes.values()])
+        holders = account.slot_holders()
+        return JSONResponse([account.code_doc(c, now, holders) for c in account.codes.values()])
 
     async def body_of(request: Request) -> dict[str, Any] | None:
         try:
@@ -206,8 +207,8 @@ def create_app() -> FastAPI:
             return _error(414, f"Invalid Request: code must have {listing.code_length} digits")
         if (problem := schedule_problem(doc)) is not None:
             return _error(414, f"Invalid Request: {problem}")
-        if any(c.code == code and not c.deleted for c in account.codes.values()
-               if c.listing_id == listing.listing_id):
+        if any(c.code == code and c.listing_id == listing.listing_id and not c.deleted
+               for c in account.codes.values()):
             return _error(409, "Conflict: code already exists on listing")
         account.seq += 1
         created = SimCode(code_id=str(uuid.uuid4()), name=str(doc["code-name"]), listing_id=listing.listing_id,

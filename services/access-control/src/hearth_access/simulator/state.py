@@ -119,17 +119,29 @@ class Account:
         return sorted((c for c in self.codes.values() if not c.deleted
                        and lock_id in self.listings[c.listing_id].linked_locks), key=lambda c: c.created_seq)
 
-    def has_slot(self, code: SimCode, lock: SimLock) -> bool:
-        holders = self.codes_on_lock(lock.lock_id)[: lock.max_codes]
-        return any(c.code_id == code.code_id for c in holders)
+    def slot_holders(self) -> dict[str, set[str]]:
+        """Per lock, the ids of the codes that hold one of its slots (oldest codes first)."""
+        per_lock: dict[str, list[SimCode]] = {}
+        for c in sorted(self.codes.values(), key=lambda c: c.created_seq):
+            if c.deleted:
+                continue
+            for lock_id in self.listings[c.listing_id].linked_locks:
+                per_lock.setdefault(lock_id, []).append(c)
+        return {lock_id: {c.code_id for c in codes[: self.locks[lock_id].max_codes]}
+                for lock_id, codes in per_lock.items() if lock_id in self.locks}
 
-    def lock_status_of(self, code: SimCode, lock: SimLock, now: float) -> str:
+    def has_slot(self, code: SimCode, lock: SimLock, holders: dict[str, set[str]] | None = None) -> bool:
+        holders = holders if holders is not None else self.slot_holders()
+        return code.code_id in holders.get(lock.lock_id, set())
+
+    def lock_status_of(self, code: SimCode, lock: SimLock, now: float,
+                       holders: dict[str, set[str]] | None = None) -> str:
         """Seed 001's per-lock status of a code."""
         if code.deleted:
             return "deactivation_pending" if not lock.online else "deactivated"
         if not lock.online:
             return "activation_pending"
-        if not self.has_slot(code, lock):
+        if not self.has_slot(code, lock, holders):
             return "activation_pending_with_failure"
         return "activated" if self.is_active(code, now) else "deactivated"
 
@@ -148,9 +160,10 @@ class Account:
                 return False
         return not (code.daysofeachweek and WEEKDAYS[local.weekday()] not in code.daysofeachweek)
 
-    def code_doc(self, code: SimCode, now: float) -> dict[str, Any]:
+    def code_doc(self, code: SimCode, now: float, holders: dict[str, set[str]] | None = None) -> dict[str, Any]:
         listing = self.listings[code.listing_id]
-        per_lock = [{"lock-id": lid, "status": self.lock_status_of(code, self.locks[lid], now)}
+        holders = holders if holders is not None else self.slot_holders()
+        per_lock = [{"lock-id": lid, "status": self.lock_status_of(code, self.locks[lid], now, holders)}
                     for lid in listing.linked_locks if lid in self.locks]
         statuses = {p["status"] for p in per_lock}
         summary = statuses.pop() if len(statuses) == 1 else _worst(statuses)

@@ -92,11 +92,13 @@ async def main(args: argparse.Namespace) -> None:
             token = (await sim.get("/_sim/accounts/bench")).json()["permanent_token"]
             vendor = (await h.client.post("/v1/lock-vendors", headers=h.headers(org_id=org), json={
                 "name": "Bench", "base_url": sim_url, "permanent_token": token})).json()["data"]
-            listings = (await h.client.get(f"/v1/lock-vendors/{vendor['id']}/listings", headers=h.headers(org_id=org))).json()["data"]
+            listings = (await h.client.get(f"/v1/lock-vendors/{vendor['id']}/listings",
+                                           headers=h.headers(org_id=org))).json()["data"]
             for li in listings:
                 unit_id = unit_ids[int(li["name"].split()[1])]
                 for _ in range(100):
-                    resp = await h.client.put(f"/v1/lock-vendors/{vendor['id']}/listings/{li['id']}", headers=h.headers(org_id=org),
+                    resp = await h.client.put(f"/v1/lock-vendors/{vendor['id']}/listings/{li['id']}",
+                                              headers=h.headers(org_id=org),
                                               json={"building_id": building_id, "unit_id": unit_id})
                     if resp.status_code == 200:
                         break

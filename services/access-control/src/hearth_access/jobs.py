@@ -12,7 +12,7 @@ from hearth_access.service.vendors import VendorHub
 
 async def hub_of(runtime: Runtime) -> VendorHub:
     """The vendor hub (opened by the service's resource, which starts right after the jobs)."""
-    while "hub" not in runtime.extras:
+    while "hub" not in runtime.extras:  # noqa: ASYNC110 - the kit starts jobs before resources
         await asyncio.sleep(0.05)
     return runtime.extras["hub"]  # type: ignore[no-any-return]
 

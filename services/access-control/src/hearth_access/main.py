@@ -49,7 +49,7 @@ def _with_vendor_health(app: FastAPI) -> None:
             return problem_response(None, status=503, detail=f"not ready: {failing}", checks=results)
         async with app.state.runtime.db.system_transaction() as conn:
             degraded = await repo.degraded_vendor_count(conn)
-        body = '{"status":"degraded","degraded_lock_vendors":%d}' % degraded if degraded else '{"status":"ready"}'
+        body = f'{{"status":"degraded","degraded_lock_vendors":{degraded}}}' if degraded else '{"status":"ready"}'
         return Response(content=body, media_type="application/json")
 
 

@@ -56,11 +56,11 @@ async def unit(conn: asyncpg.Connection, unit_id: str) -> Row | None:
 
 
 async def insert_vendor(conn: asyncpg.Connection, *, vendor_id: str, org_id: str, name: str, base_url: str,
-                        permanent_token: str) -> Row:
-    row = await conn.fetchrow(
+                        permanent_token: str) -> Row | None:
+    """The new vendor, or None when the org already has one with that name."""
+    return await conn.fetchrow(
         "INSERT INTO vendors (id, org_id, name, kind, base_url, permanent_token) VALUES ($1, $2, $3, 'aurmur', $4, $5)"
         " ON CONFLICT (org_id, name) DO NOTHING RETURNING *", vendor_id, org_id, name, base_url, permanent_token)
-    return row
 
 
 async def vendor(conn: asyncpg.Connection, vendor_id: str) -> Row | None:
@@ -206,7 +206,8 @@ async def set_lock_state(conn: asyncpg.Connection, lock_id: str, state: str) -> 
 # --- action attempts ----------------------------------------------------------------------------------
 
 
-async def recent_attempts(conn: asyncpg.Connection, *, lock_id: str, action: str, seconds: float) -> tuple[int, datetime | None]:
+async def recent_attempts(conn: asyncpg.Connection, *, lock_id: str, action: str,
+                          seconds: float) -> tuple[int, datetime | None]:
     """How many commands of this kind the lock got in the window, and the oldest one's time."""
     row = await conn.fetchrow(
         "SELECT count(*) AS n, min(created_at) AS oldest FROM action_attempts"

@@ -81,12 +81,14 @@ async def test_no_permission_no_code(svc: ServiceHarness, sim: httpx.AsyncClient
     marker = new_id("req")
     await publish(producer, RequestAssigned(
         request_id=new_id("req"), org_id=org_id, building_id=place["building_id"], unit_id=place["unit_ids"][0],
-        assignee_id=new_id("mem"), permission_to_enter=False, window=TimeWindow(start=now, end=now + timedelta(hours=1))),
+        assignee_id=new_id("mem"), permission_to_enter=False,
+        window=TimeWindow(start=now, end=now + timedelta(hours=1))),
         subject=marker, org_id=org_id)
     # a later request with permission proves the first one was consumed (same partition key) and ignored
     await publish(producer, RequestAssigned(
         request_id=marker, org_id=org_id, building_id=place["building_id"], unit_id=place["unit_ids"][0],
-        assignee_id=new_id("mem"), permission_to_enter=True, window=TimeWindow(start=now, end=now + timedelta(hours=1))),
+        assignee_id=new_id("mem"), permission_to_enter=True,
+        window=TimeWindow(start=now, end=now + timedelta(hours=1))),
         subject=marker, org_id=org_id)
     await until(lambda: _codes(svc, org_id, f"request_id={marker}"), timeout=30)
     assert len(await _codes(svc, org_id, "purpose=technician")) == 1

@@ -13,7 +13,8 @@ from hearth_kit.testing import ServiceHarness
 
 
 @pytest.fixture(scope="module")
-async def owned(svc: ServiceHarness, sim: httpx.AsyncClient, sim_url: str, producer: AIOKafkaProducer) -> dict[str, Any]:
+async def owned(svc: ServiceHarness, sim: httpx.AsyncClient, sim_url: str,
+                producer: AIOKafkaProducer) -> dict[str, Any]:
     """One org with a vendor, locks, a code, an attempt and a lockdown; others must not see any of it."""
     org = new_id("org")
     place = await place_building(svc, producer, org)

@@ -173,7 +173,8 @@ async def test_transient_answers_are_retried(sim: httpx.AsyncClient, sim_url: st
 async def test_retries_are_bounded(sim: httpx.AsyncClient, sim_url: str, http: httpx.AsyncClient) -> None:
     acct = await new_account(sim)
     drv = driver(sim_url, acct, http)
-    await sim.post(f"/_sim/accounts/{acct['account_id']}/faults", json={"status": 505, "count": 100, "match": "GET listlocks"})
+    await sim.post(f"/_sim/accounts/{acct['account_id']}/faults",
+                   json={"status": 505, "count": 100, "match": "GET listlocks"})
     with pytest.raises(VendorUnavailable):
         await drv.list_locks()
     calls = (await sim.get(f"/_sim/accounts/{acct['account_id']}")).json()["calls"]

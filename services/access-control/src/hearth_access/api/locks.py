@@ -78,8 +78,8 @@ async def list_attempts(principal: CurrentPrincipal, hub: Hub, page: Pagination,
 @router.get("/action-attempts/{attempt_id}", response_model=One[AttemptOut], operation_id="getActionAttempt",
             responses=problems(404, 422))
 async def get_attempt(principal: CurrentPrincipal, hub: Hub, attempt_id: str = id_path(),
-                      wait: Annotated[float, Query(ge=0, le=30, description="Long-poll: seconds to wait "
-                                                                             "while it is pending")] = 0) -> dict[str, Any]:
+                      wait: Annotated[float, Query(ge=0, le=30, description="Long-poll seconds")] = 0,
+                      ) -> dict[str, Any]:
     """One action attempt; `wait` holds the answer until it is no longer pending (or the time is up)."""
     wait = min(wait, hub.settings.long_poll_max_seconds)
     return {"data": await commands.get_attempt(hub, principal=principal, attempt_id=attempt_id, wait=wait)}

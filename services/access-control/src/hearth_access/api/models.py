@@ -45,7 +45,8 @@ class VendorIn(_In):
     kind: Literal["aurmur"] = Field(default="aurmur", description="Vendor API spoken (seed 001)")
     base_url: Annotated[str, StringConstraints(min_length=8, max_length=500, pattern=r"^https?://[^\s\x00]+$")] = Field(
         description="The vendor API's base URL, e.g. https://api.aurmur.com")
-    permanent_token: Annotated[str, StringConstraints(min_length=8, max_length=2000, pattern=r"^[\x21-\x7e]+$")] = Field(
+    permanent_token: Annotated[str, StringConstraints(min_length=8, max_length=2000,
+                                                      pattern=r"^[\x21-\x7e]+$")] = Field(
         description="The account's permanent token (stored encrypted, never shown again)")
 
 

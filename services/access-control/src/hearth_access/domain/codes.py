@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ def weakness(code: str, rules: CodeRules) -> str | None:
     if rules.no_all_same_digits and len(set(code)) == 1:
         return "all digits are the same"
     if rules.no_simple_runs and len(code) > 2:
-        steps = {(int(b) - int(a)) % 10 for a, b in zip(code, code[1:], strict=False)}
+        steps = {(int(b) - int(a)) % 10 for a, b in itertools.pairwise(code)}
         if steps in ({1}, {9}):
             return "digits form a simple run"
     if len(set(code)) < rules.min_unique_digits:

@@ -2,7 +2,7 @@
 
 A schedule is either `{"manual": "activated" | "deactivated"}` or any of `date_range` {start, end},
 `hours_per_day` {start, end} and `days_of_week`. Hours follow the seed's 1..24 numbering of the hour
-slots of a day: slot h is the hour that ends at h:00, so `{"start": 9, "end": 17}` is 08:00–17:00 local
+slots of a day: slot h is the hour that ends at h:00, so `{"start": 9, "end": 17}` is 08:00-17:00 local
 and `{"start": 1, "end": 24}` is the whole day. Everything is computed on local wall-clock dates and
 converted to UTC per day, so a window keeps its local hours across daylight-saving changes.
 """
@@ -19,6 +19,8 @@ Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "satur
 WEEKDAYS: tuple[Weekday, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # A window search never walks further than this many local days (a schedule with no day left is inactive).
 _HORIZON_DAYS = 400
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 class DateRange(BaseModel):
@@ -34,7 +36,7 @@ class DateRange(BaseModel):
         if self.start is not None and self.end is not None and self.end <= self.start:
             raise ValueError("date_range.end must be after date_range.start")
         for moment in (self.start, self.end):
-            if moment is not None and not datetime(2000, 1, 1, tzinfo=UTC) <= moment <= datetime(2200, 1, 1, tzinfo=UTC):
+            if moment is not None and not _EARLIEST <= moment <= _LATEST:
                 raise ValueError("date_range dates must fall between 2000 and 2200")
         return self
 

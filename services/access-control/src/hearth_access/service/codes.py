@@ -94,7 +94,7 @@ def _problem(status: int, slug: str, detail: str, field: str | None = None, **ex
     return Problem(status, detail, slug=slug, errors=errors, **extra)
 
 
-async def _targets(conn: asyncpg.Connection, spec: NewCode) -> tuple[list[Any], str | None, str | None]:
+async def _targets(conn: asyncpg.Connection, spec: NewCode) -> tuple[list[Any], str | None, str]:
     """The locks a code goes on (every lock of the listings involved), its building and its time zone."""
     if spec.unit_id is not None:
         unit = await repo.unit(conn, spec.unit_id)
@@ -116,7 +116,8 @@ async def _targets(conn: asyncpg.Connection, spec: NewCode) -> tuple[list[Any], 
         raise _problem(422, "lock-not-placed", f"locks not mapped to a unit or building yet: {', '.join(unlinked)}",
                        "lock_ids")
     if not chosen:
-        raise _problem(422, "no-locks", "there is no lock to put this code on", "unit_id" if spec.unit_id else "lock_ids")
+        raise _problem(422, "no-locks", "there is no lock to put this code on",
+                       "unit_id" if spec.unit_id else "lock_ids")
     # seed 001 programs whole listings: the code lands on every lock linked to the chosen locks' listings
     listing_ids = {r["listing_id"] for r in chosen}
     every = {r["id"]: r for r in chosen}
@@ -228,7 +229,8 @@ async def change_code(conn: asyncpg.Connection, *, org_id: str, code_id: str, na
     return await _view(conn, row)
 
 
-async def remove_code(conn: asyncpg.Connection, *, org_id: str, code_id: str, missing_ok: bool = False) -> dict[str, Any] | None:
+async def remove_code(conn: asyncpg.Connection, *, org_id: str, code_id: str,
+                      missing_ok: bool = False) -> dict[str, Any] | None:
     """Ask for a code's removal from every lock (`deleted` is true until each lock confirms)."""
     row = await repo.code(conn, code_id, for_update=True)
     if row is None:

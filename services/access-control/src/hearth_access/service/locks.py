@@ -47,7 +47,8 @@ async def list_locks(db: Database, *, principal: Principal, page: PageParams, bu
 
 
 async def list_events(db: Database, *, principal: Principal, page: PageParams, lock_id: str | None,
-                      type_: str | None, since: datetime | None, until: datetime | None) -> tuple[list[dict[str, Any]], int]:
+                      type_: str | None, since: datetime | None,
+                      until: datetime | None) -> tuple[list[dict[str, Any]], int]:
     async with db.transaction(org_id=principal.org_id) as conn:
         rows, total = await repo.list_lock_events(conn, lock_id=lock_id, type_=type_, since=since, until=until,
                                                   limit=page.limit, offset=page.offset)

@@ -86,7 +86,8 @@ async def _apply_statuses(hub: VendorHub, conn: asyncpg.Connection, locks: dict[
         seen_at = now - timedelta(minutes=st.minutes_since_update)
         await repo.update_lock_status(conn, lock["id"], state=t.state, battery=st.battery, online=online,
                                       seen=seen_at)
-        fields = {**_fact_fields(lock, now), "battery_pct": st.battery if st.battery is not None else lock["battery_pct"]}
+        battery = st.battery if st.battery is not None else lock["battery_pct"]
+        fields = {**_fact_fields(lock, now), "battery_pct": battery}
         if t.went_offline:
             await append(conn, source=SOURCE, subject=lock["id"], org_id=lock["org_id"], data=LockOffline(**fields))
             await repo.insert_lock_event(conn, event_id=new_id("lev"), org_id=lock["org_id"], lock_id=lock["id"],

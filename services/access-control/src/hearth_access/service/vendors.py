@@ -74,9 +74,9 @@ class VendorHub:
     def driver_for(self, vendor: Any) -> AurmurDriver:
         drv = self._drivers.get(vendor["id"])
         if drv is None:
-            drv = AurmurDriver(base_url=vendor["base_url"], permanent_token=self.sealer.unseal(vendor["permanent_token"]),
-                               client=self.client, policy=self.policy,
-                               store=DbTokenStore(self.db, self.sealer, vendor_id=vendor["id"], org_id=vendor["org_id"]))
+            store = DbTokenStore(self.db, self.sealer, vendor_id=vendor["id"], org_id=vendor["org_id"])
+            drv = AurmurDriver(base_url=vendor["base_url"], client=self.client, policy=self.policy, store=store,
+                               permanent_token=self.sealer.unseal(vendor["permanent_token"]))
             self._drivers[vendor["id"]] = drv
         return drv
 

@@ -103,6 +103,8 @@ async def test_lockdown_remembers_and_restores(svc: ServiceHarness, sim: httpx.A
     ("GET", "/v1/locks?battery_below=99999999999999999999", None),
     ("GET", "/v1/locks?state=open", None),
     ("GET", "/v1/lock-events?since=yesterday", None),
+    ("GET", "/v1/lock-events?until=9999-12-31T23:59:00-14:00", None),
+    ("POST", "/v1/lock-vendors", {"name": "v", "base_url": "http://[", "permanent_token": "abcdefgh"}),
     ("GET", "/v1/action-attempts/act_1?wait=31", None),
     ("GET", "/v1/locks/lock_%00", None),
     ("GET", "/v1/locks?limit=1000", None),

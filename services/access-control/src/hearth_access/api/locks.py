@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -12,7 +11,7 @@ from hearth_kit.pagination import Pagination, page_body
 from hearth_kit.routes import IdempotencyKey, traceparent
 
 from hearth_access.api.common import Hub, accepted_once, id_path, problems
-from hearth_access.api.models import AttemptOut, LockdownOut, LockEventOut, LockOut, One, Page
+from hearth_access.api.models import AttemptOut, LockdownOut, LockEventOut, LockOut, Moment, One, Page
 from hearth_access.service import commands, lockdown
 from hearth_access.service import locks as svc
 
@@ -90,8 +89,8 @@ async def list_lock_events(
     principal: CurrentPrincipal, hub: Hub, page: Pagination, lock_id: IdQuery = None,
     type: Annotated[Literal["locked", "unlocked", "jammed", "tampered", "battery_low", "offline", "online"] | None,
                     Query()] = None,
-    since: Annotated[datetime | None, Query(description="From (RFC 3339, inclusive)")] = None,
-    until: Annotated[datetime | None, Query(description="Until (RFC 3339, exclusive)")] = None,
+    since: Annotated[Moment | None, Query(description="From (RFC 3339, inclusive)")] = None,
+    until: Annotated[Moment | None, Query(description="Until (RFC 3339, exclusive)")] = None,
 ) -> dict[str, Any]:
     """What the locks reported, newest first."""
     items, total = await svc.list_events(hub.db, principal=principal, page=page, lock_id=lock_id, type_=type,

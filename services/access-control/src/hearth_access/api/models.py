@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from hearth_access.domain.schedule import Schedule
 
 T = TypeVar("T")
+
+
+def _within_years(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if not datetime(1970, 1, 1, tzinfo=UTC) <= value <= datetime(2200, 1, 1, tzinfo=UTC):
+        raise ValueError("must fall between 1970 and 2200")
+    return value
+
+
+# A query-string moment Postgres can hold (naive = UTC).
+Moment = Annotated[datetime, AfterValidator(_within_years)]
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]*$", strip_whitespace=True)]
 HearthId = Annotated[str, StringConstraints(min_length=3, max_length=64, pattern=r"^[a-z]{2,6}_[0-9a-z]{1,40}$")]

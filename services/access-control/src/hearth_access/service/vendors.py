@@ -107,8 +107,12 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def check_base_url(url: str, *, environment: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if host is None or parts.scheme not in ("http", "https"):
         raise Problem(422, "base_url must be an http(s) URL", slug="validation-error",
                       errors=[{"field": "base_url", "message": "must be an http(s) URL", "code": "url"}])
     if environment == "prod" and parts.scheme != "https":

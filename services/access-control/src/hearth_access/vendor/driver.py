@@ -324,7 +324,7 @@ class AurmurDriver:
                                                   timeout=policy.timeout_seconds)
             except httpx.TimeoutException as exc:
                 last = VendorTimeout(f"{method} {path} timed out: {exc!r}")
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
                 last = VendorUnavailable(f"{method} {path} failed: {exc!r}")
             else:
                 status = resp.status_code
@@ -400,7 +400,7 @@ class AurmurDriver:
                 resp = await self._client.post(self._base + "/v1/authentication/",
                                                headers={"x-permanent-token": self._permanent},
                                                timeout=policy.timeout_seconds)
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
                 last = VendorUnavailable(f"token exchange failed: {exc!r}")
             else:
                 if resp.status_code == 411:

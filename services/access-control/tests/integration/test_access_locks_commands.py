@@ -33,6 +33,7 @@ async def test_import_places_locks_and_the_vendor_token_is_sealed(svc: ServiceHa
     assert lock["code_length"] == {"min": 4, "max": 4} and lock["online"] is True
     async with svc.raw(org_id=org_id) as conn:
         stored = await conn.fetchrow("SELECT permanent_token, temporary_token FROM vendors")
+    assert stored is not None
     token = env["account"]["permanent_token"]
     assert stored["permanent_token"].startswith("fernet:") and token not in stored["permanent_token"]
     assert stored["temporary_token"] is None or stored["temporary_token"].startswith("fernet:")
@@ -148,6 +149,7 @@ async def test_bridge_killed_mid_call_is_settled_without_a_second_call(
             "INSERT INTO action_attempts (id, org_id, lock_id, action, expires_at)"
             " VALUES ('act_' || substr(md5(random()::text), 1, 26), $1, $2, 'unlock', now() + interval '1 second')"
             " RETURNING *", org_id, lock["id"])
+    assert row is not None
     data = UnlockDoor(org_id=org_id, action_attempt_id=row["id"], lock_id=lock["id"], expires_at=row["expires_at"])
     envelope = Envelope(id="evt_x", source="t", type=data.event_type, subject=lock["id"], time=row["created_at"],
                         orgid=org_id, sequence=1, data=data.model_dump(mode="json"))
@@ -176,6 +178,7 @@ async def test_unclaimed_attempts_expire(svc: ServiceHarness, sim: httpx.AsyncCl
             "INSERT INTO action_attempts (id, org_id, lock_id, action, expires_at)"
             " VALUES ('act_' || substr(md5(random()::text), 1, 26), $1, $2, 'lock', now() + interval '200 ms')"
             " RETURNING id", org_id, lock["id"])
+    assert row is not None
     done = (await svc.client.get(f"/v1/action-attempts/{row['id']}?wait=5", headers=h)).json()["data"]
     assert done["status"] == "error" and done["error"]["type"] == "action_attempt_expired"
 

@@ -27,6 +27,10 @@ class Settings(ServiceSettings):
     vendor_attempts: int = Field(default=4, ge=1, le=10)
     vendor_backoff_seconds: float = Field(default=0.2, ge=0)
     vendor_token_refresh_margin_seconds: float = Field(default=300.0, ge=0)
+    # Registering a vendor imports its locks at once, but answers after this long at most (the timer goes on)
+    register_import_seconds: float = Field(default=8.0, gt=0)
+    # Vendor URLs on loopback/private addresses (the local simulator); prod refuses them by default
+    allow_private_vendor_urls: bool | None = None
     # Background work
     status_poll_seconds: float = Field(default=5.0, gt=0)
     import_every_seconds: float = Field(default=300.0, gt=0)

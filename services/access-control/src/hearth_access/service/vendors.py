@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -106,7 +107,8 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
-def check_base_url(url: str, *, environment: str) -> None:
+def check_base_url(url: str, *, environment: str, allow_private: bool | None) -> None:
+    """An http(s) URL; in prod https only and, unless allowed, no loopback/private address literals."""
     try:
         parts = urlsplit(url)
         host = parts.hostname
@@ -117,19 +119,32 @@ def check_base_url(url: str, *, environment: str) -> None:
                       errors=[{"field": "base_url", "message": "must be an http(s) URL", "code": "url"}])
     if environment == "prod" and parts.scheme != "https":
         raise Problem(422, "base_url must use https", slug="validation-error")
+    private_ok = allow_private if allow_private is not None else environment != "prod"
+    if not private_ok:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            address = None
+        if host == "localhost" or (address is not None and not address.is_global):
+            raise Problem(422, "base_url may not point at a private or loopback address", slug="validation-error")
 
 
 async def register_vendor(hub: VendorHub, *, principal: Principal, name: str, base_url: str,
                           permanent_token: str) -> dict[str, Any]:
     """Store a vendor account (token sealed), then import its listings and locks once (a failure degrades it)."""
     principal.require_role("admin", "manager")
-    check_base_url(base_url, environment=hub.settings.environment)
+    check_base_url(base_url, environment=hub.settings.environment,
+                   allow_private=hub.settings.allow_private_vendor_urls)
     async with hub.db.transaction(org_id=principal.org_id) as conn:
         row = await repo.insert_vendor(conn, vendor_id=new_id("vnd"), org_id=principal.org_id, name=name,
                                        base_url=base_url.rstrip("/"), permanent_token=hub.sealer.seal(permanent_token))
         if row is None:
             raise Problem(409, f"a lock vendor named '{name}' already exists", slug="conflict")
-    await import_vendor(hub, vendor_id=row["id"], org_id=principal.org_id)
+    try:  # a slow vendor does not hold the request: the import timer picks it up
+        await asyncio.wait_for(import_vendor(hub, vendor_id=row["id"], org_id=principal.org_id),
+                               hub.settings.register_import_seconds)
+    except TimeoutError:
+        log.warning("lock vendor import still running at registration", vendor_id=row["id"])
     async with hub.db.transaction(org_id=principal.org_id) as conn:
         return vendor_view(await repo.vendor(conn, row["id"]))
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import JSONResponse
+from hearth_kit.api import api_router
 from hearth_kit.auth import CurrentPrincipal
 from hearth_kit.pagination import Pagination, page_body
 from hearth_kit.routes import IdempotencyKey
@@ -15,7 +16,7 @@ from hearth_access.api.models import CodeIn, CodeOut, CodeUpdateIn, One, Page, P
 from hearth_access.service import codes as svc
 from hearth_access.service.projection import wait_for_unit
 
-router = APIRouter(prefix="/v1/access-codes", tags=["access codes"])
+router = api_router(prefix="/v1/access-codes", tags=["access codes"])
 IdQuery = Annotated[str | None, Query(max_length=64, pattern=r"^[a-z]{2,6}_[0-9a-z]{1,40}$")]
 
 

@@ -1,4 +1,4 @@
-"""Shared route helpers: the vendor hub, documented problems, 202 with Idempotency-Key."""
+"""Shared route helpers: the vendor hub, documented problems (the kit's), 202 with Idempotency-Key."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, Path, Request
 from fastapi.responses import JSONResponse
+from hearth_kit.api import problems
 from hearth_kit.auth import Principal
 from hearth_kit.idempotency import run_idempotent
-from hearth_kit.problems import PROBLEM_JSON
 from hearth_kit.runtime import Runtime
 
 from hearth_access.service.vendors import VendorHub
+
+__all__ = ["Hub", "accepted_once", "id_path", "problems"]
 
 
 async def _hub(request: Request) -> VendorHub:
@@ -21,17 +23,6 @@ async def _hub(request: Request) -> VendorHub:
 
 
 Hub = Annotated[VendorHub, Depends(_hub)]
-
-_PROBLEM = {"content": {PROBLEM_JSON: {"schema": {"type": "object"}}}}
-
-
-def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """Documented problem+json answers of a route."""
-    names = {400: "Malformed request", 403: "Not allowed for this role", 404: "Not found (or another org's)",
-             409: "Conflict with the current state", 422: "Invalid input", 429: "Too many commands for this lock",
-             503: "Lock vendor unavailable"}
-    return {s: {"description": names.get(s, "Problem"), **_PROBLEM} for s in statuses}
-
 
 async def accepted_once(runtime: Runtime, principal: Principal, *, key: str | None, request_body: Any,
                         run: Callable[[asyncpg.Connection], Awaitable[Any]], status: int = 202) -> JSONResponse:

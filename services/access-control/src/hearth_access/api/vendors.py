@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from hearth_kit.api import api_router
 from hearth_kit.auth import CurrentPrincipal
 from hearth_kit.pagination import Pagination, page_body
 
@@ -12,7 +12,7 @@ from hearth_access.api.common import Hub, id_path, problems
 from hearth_access.api.models import ListingMapIn, ListingOut, One, Page, VendorIn, VendorOut
 from hearth_access.service import vendors as svc
 
-router = APIRouter(prefix="/v1/lock-vendors", tags=["lock vendors"])
+router = api_router(prefix="/v1/lock-vendors", tags=["lock vendors"])
 
 
 

@@ -75,7 +75,7 @@ def service_env(service: str, prefix: str, doc: dict[str, Any]) -> dict[str, str
     elif service == "webhooks":
         env[f"{prefix}SECRET_ENCRYPTION_KEYS"] = json.dumps([doc["webhooks_secret_encryption_key"]])
     elif service == "access-control":
-        env[f"{prefix}CREDENTIALS_ENCRYPTION_KEYS"] = json.dumps([doc["access_credentials_encryption_key"]])
+        env[f"{prefix}CREDENTIAL_KEYS"] = json.dumps([doc["access_credentials_encryption_key"]])
     return env
 
 

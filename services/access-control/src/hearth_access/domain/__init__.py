@@ -1,0 +1,1 @@
+"""Pure rules of access control: schedules, codes, lock facts. No I/O."""

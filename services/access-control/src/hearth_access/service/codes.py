@@ -1,0 +1,457 @@
+"""Access codes: issue, change, remove; per-lock states; the scheduler that programs the vendor.
+
+Seed 001 programs a code per listing (a listing links locks), so a code targets listings and each of
+their locks carries one of the seed's seven states. The scheduler (`sync_vendor`) is the only writer to
+the vendor: at each schedule edge it programs the current window (as a date range in the listing's zone,
+so the lock itself also closes at the edge) or removes the code; failures retry with backoff and stop,
+with a `sync_failed` fact, after `code_sync_max_attempts`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import asyncpg
+from hearth_contracts.access import (
+    AccessCodeCreated,
+    AccessCodeDeleted,
+    AccessCodeLockStatusChanged,
+    AccessCodeRemoved,
+    AccessCodeSyncFailed,
+    AccessCodeUpdated,
+    CodeRefs,
+    UnitAccessCleared,
+)
+from hearth_kit.auth import Principal
+from hearth_kit.ids import new_id
+from hearth_kit.logging import get_logger
+from hearth_kit.outbox import append
+from hearth_kit.pagination import PageParams
+from hearth_kit.problems import Problem, not_found
+
+from hearth_access import repository as repo
+from hearth_access.config import Settings
+from hearth_access.domain import codes as rules
+from hearth_access.domain.schedule import Schedule, window_at
+from hearth_access.service.vendors import VendorHub, _iso
+from hearth_access.vendor.driver import CodeSchedule, VendorError
+
+log = get_logger(__name__)
+SOURCE = "hearth/access-control"
+Purpose = Literal["resident", "technician", "guest", "staff"]
+
+
+@dataclass(frozen=True)
+class NewCode:
+    """What a caller (the API or an automation) asks for."""
+
+    name: str
+    purpose: Purpose
+    schedule: Schedule
+    code: str | None = None
+    unit_id: str | None = None
+    lock_ids: tuple[str, ...] = ()
+    lease_id: str | None = None
+    request_id: str | None = None
+    resident_id: str | None = None
+    unlock_notifications: str | None = None
+
+
+def code_rules(settings: Settings) -> rules.CodeRules:
+    return rules.CodeRules(no_all_same_digits=settings.code_rule_no_all_same_digits,
+                           no_simple_runs=settings.code_rule_no_simple_runs,
+                           min_unique_digits=settings.code_rule_min_unique_digits)
+
+
+def code_view(row: Any, states: list[Any]) -> dict[str, Any]:
+    per_lock = [{"lock_id": s["lock_id"], "status": s["state"], "updated_at": _iso(s["updated_at"])} for s in states]
+    schedule = row["schedule"] if isinstance(row["schedule"], dict) else json.loads(row["schedule"])
+    return {
+        "id": row["id"], "name": row["name"], "code": row["code"], "purpose": row["purpose"],
+        "unit_id": row["unit_id"], "building_id": row["building_id"],
+        "lock_ids": [s["lock_id"] for s in states],
+        "refs": {"lease_id": row["lease_id"], "request_id": row["request_id"]},
+        "resident_id": row["resident_id"], "unlock_notifications": row["unlock_notifications"],
+        "schedule": schedule, "timezone": row["timezone"],
+        "status": rules.summarise(s["state"] for s in states) if states else "new",
+        "deleted": row["deleted"], "removed_at": _iso(row["removed_at"]), "first_used_at": _iso(row["first_used_at"]),
+        "lock_status": per_lock, "created_at": _iso(row["created_at"]), "updated_at": _iso(row["updated_at"]),
+    }
+
+
+async def _view(conn: asyncpg.Connection, row: Any) -> dict[str, Any]:
+    return code_view(row, await repo.code_lock_states(conn, [row["id"]]))
+
+
+def _problem(status: int, slug: str, detail: str, field: str | None = None, **extra: Any) -> Problem:
+    errors = [{"field": field, "message": detail, "code": slug}] if field else None
+    return Problem(status, detail, slug=slug, errors=errors, **extra)
+
+
+async def _targets(conn: asyncpg.Connection, spec: NewCode) -> tuple[list[Any], str | None, str]:
+    """The locks a code goes on (every lock of the listings involved), its building and its time zone."""
+    if spec.unit_id is not None:
+        unit = await repo.unit(conn, spec.unit_id)
+        if unit is None:
+            raise _problem(422, "unknown-unit", f"unit {spec.unit_id} is not known", "unit_id")
+        chosen = await repo.locks_for_unit(conn, unit_id=spec.unit_id, building_id=unit["building_id"])
+        building_id, tz = unit["building_id"], unit["timezone"]
+    else:
+        chosen = await repo.locks_by_ids(conn, spec.lock_ids)
+        missing = sorted(set(spec.lock_ids) - {r["id"] for r in chosen})
+        if missing:
+            raise _problem(422, "unknown-lock", f"unknown lock ids: {', '.join(missing)}", "lock_ids")
+        buildings = {r["building_id"] for r in chosen}
+        building_id = buildings.pop() if len(buildings) == 1 else None
+        b = await repo.building(conn, building_id) if building_id else None
+        tz = b["timezone"] if b else None
+    unlinked = [r["id"] for r in chosen if r["listing_id"] is None]
+    if unlinked:
+        raise _problem(422, "lock-not-placed", f"locks not mapped to a unit or building yet: {', '.join(unlinked)}",
+                       "lock_ids")
+    if not chosen:
+        raise _problem(422, "no-locks", "there is no lock to put this code on",
+                       "unit_id" if spec.unit_id else "lock_ids")
+    # seed 001 programs whole listings: the code lands on every lock linked to the chosen locks' listings
+    listing_ids = {r["listing_id"] for r in chosen}
+    every = {r["id"]: r for r in chosen}
+    for listing_id in listing_ids:
+        listing = await repo.listing(conn, listing_id)
+        if listing is not None:
+            for r in await repo.locks_of_listing(conn, listing_id):
+                every[r["id"]] = r
+            tz = tz or listing["timezone"]
+    return sorted(every.values(), key=lambda r: r["id"]), building_id, tz or "UTC"
+
+
+async def issue_code(conn: asyncpg.Connection, *, org_id: str, spec: NewCode, settings: Settings,
+                     strict: bool = True) -> asyncpg.Record | None:
+    """Validate and store a code with its per-lock rows and a `created` fact (in the caller's transaction).
+
+    `strict` (the API) refuses a code on a lock without a free slot; automations issue it anyway and the
+    lock's state shows the failure. None when an automation's code already exists (redelivery).
+    """
+    locks, building_id, tz = await _targets(conn, spec)
+    lengths = {(r["code_length_min"], r["code_length_max"]) for r in locks}
+    lo, hi = max(a for a, _ in lengths), min(b for _, b in lengths)
+    await repo.lock_code_locks_for_update(conn, [r["id"] for r in locks])
+    existing = await repo.codes_on_locks(conn, [r["id"] for r in locks])
+    if spec.code is None:
+        if lo > hi:
+            raise _problem(422, "code-length", "the target locks take codes of different lengths", "lock_ids")
+        length = min(max(settings.generated_code_length, lo), hi)
+        code = rules.generate(length, code_rules(settings), {e["code"] for e in existing})
+    else:
+        code = spec.code
+        if (why := rules.format_problem(code)) is not None:
+            raise _problem(422, "invalid-code", why, "code")
+        if not lo <= len(code) <= hi:
+            raise _problem(422, "code-length", f"the target locks take codes of {lo}..{hi} digits", "code",
+                           allowed_lengths=[lo, hi])
+        if (why := rules.weakness(code, code_rules(settings))) is not None:
+            raise _problem(422, "weak-code", f"code refused: {why}", "code")
+        dupes = sorted({e["lock_id"] for e in existing if e["code"] == code})
+        if dupes:
+            raise _problem(409, "duplicate_code_on_lock", f"this code is already on locks {', '.join(dupes)}",
+                           "code", lock_ids=dupes)
+    if strict:
+        used: dict[str, int] = {}
+        for e in existing:
+            used[e["lock_id"]] = used.get(e["lock_id"], 0) + 1
+        full = [r["id"] for r in locks if used.get(r["id"], 0) >= r["max_codes"]]
+        if full:
+            raise _problem(409, "no_space_on_lock", f"no free code slot on locks {', '.join(full)}", "lock_ids",
+                           lock_ids=full)
+    row = await repo.insert_code(
+        conn, code_id=new_id("code"), org_id=org_id, name=spec.name, code=code, purpose=spec.purpose,
+        unit_id=spec.unit_id, building_id=building_id, lease_id=spec.lease_id, request_id=spec.request_id,
+        resident_id=spec.resident_id, unlock_notifications=spec.unlock_notifications,
+        schedule=spec.schedule.model_dump(mode="json", exclude_none=True), timezone=tz)
+    if row is None:
+        return None
+    await repo.insert_code_targets(conn, code_id=row["id"], org_id=org_id,
+                                   targets=[(r["id"], r["listing_id"]) for r in locks])
+    await append(conn, source=SOURCE, subject=row["id"], org_id=org_id, data=AccessCodeCreated(
+        org_id=org_id, access_code_id=row["id"], purpose=row["purpose"], name=row["name"],
+        refs=CodeRefs(lease_id=row["lease_id"], request_id=row["request_id"]),
+        lock_ids=[r["id"] for r in locks], unit_id=row["unit_id"]))
+    return row
+
+
+async def create_code(conn: asyncpg.Connection, *, principal: Principal, spec: NewCode,
+                      settings: Settings) -> dict[str, Any]:
+    row = await issue_code(conn, org_id=principal.org_id, spec=spec, settings=settings)
+    if row is None:
+        raise _problem(409, "duplicate-code-for-reference", "a code for this lease resident or request already exists")
+    return await _view(conn, row)
+
+
+async def get_code(conn: asyncpg.Connection, *, code_id: str) -> dict[str, Any]:
+    row = await repo.code(conn, code_id)
+    if row is None:
+        raise not_found("access code", code_id)
+    return await _view(conn, row)
+
+
+async def list_codes(conn: asyncpg.Connection, *, page: PageParams, unit_id: str | None, lock_id: str | None,
+                     purpose: str | None, lease_id: str | None, request_id: str | None,
+                     include_removed: bool) -> tuple[list[dict[str, Any]], int]:
+    rows, total = await repo.list_codes(conn, unit_id=unit_id, lock_id=lock_id, purpose=purpose, lease_id=lease_id,
+                                        request_id=request_id, include_removed=include_removed, limit=page.limit,
+                                        offset=page.offset)
+    states = await repo.code_lock_states(conn, [r["id"] for r in rows])
+    by_code: dict[str, list[Any]] = {}
+    for s in states:
+        by_code.setdefault(s["code_id"], []).append(s)
+    return [code_view(r, by_code.get(r["id"], [])) for r in rows], total
+
+
+async def change_code(conn: asyncpg.Connection, *, org_id: str, code_id: str, name: str, schedule: Schedule,
+                      unlock_notifications: str | None) -> dict[str, Any]:
+    """Rename or reschedule a code (its digits and locks stay); the scheduler reprograms it."""
+    row = await repo.code(conn, code_id, for_update=True)
+    if row is None:
+        raise not_found("access code", code_id)
+    if row["deleted"]:
+        raise _problem(409, "code-deleted", f"access code {code_id} is being removed")
+    row = await repo.update_code(conn, code_id, name=name, schedule=schedule.model_dump(mode="json", exclude_none=True),
+                                 unlock_notifications=unlock_notifications)
+    await repo.wake_code_listings(conn, code_id)
+    await append(conn, source=SOURCE, subject=code_id, org_id=org_id, data=AccessCodeUpdated(
+        org_id=org_id, access_code_id=code_id, purpose=row["purpose"], name=row["name"],
+        refs=CodeRefs(lease_id=row["lease_id"], request_id=row["request_id"])))
+    return await _view(conn, row)
+
+
+async def remove_code(conn: asyncpg.Connection, *, org_id: str, code_id: str,
+                      missing_ok: bool = False) -> dict[str, Any] | None:
+    """Ask for a code's removal from every lock (`deleted` is true until each lock confirms)."""
+    row = await repo.code(conn, code_id, for_update=True)
+    if row is None:
+        if missing_ok:
+            return None
+        raise not_found("access code", code_id)
+    if not row["deleted"]:
+        await repo.mark_code_deleted(conn, code_id)
+        await append(conn, source=SOURCE, subject=code_id, org_id=org_id, data=AccessCodeDeleted(
+            org_id=org_id, access_code_id=code_id, purpose=row["purpose"],
+            refs=CodeRefs(lease_id=row["lease_id"], request_id=row["request_id"])))
+        row = await repo.code(conn, code_id)
+    return await _view(conn, row)
+
+
+# --- the scheduler ---------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4096)
+def _schedule(raw: str) -> Schedule:
+    """Parsed schedules, remembered: the scheduler looks at every code on every pass."""
+    return Schedule.model_validate_json(raw)
+
+
+def desired_program(row: Any, now: datetime) -> dict[str, Any] | None:
+    """What should be on the vendor for this code now: None (nothing), manual, or the current window."""
+    if row["deleted"]:
+        return None
+    schedule = _schedule(row["schedule"] if isinstance(row["schedule"], str) else json.dumps(row["schedule"]))
+    if schedule.manual is not None:
+        return {"manual": "activated"} if schedule.manual == "activated" else None
+    window = window_at(schedule, row["code_timezone"], now)
+    if window is None:
+        return None
+    start, end = window
+    return {"start": start.isoformat(), "end": end.isoformat() if end else None}
+
+
+def _vendor_schedule(program: dict[str, Any]) -> CodeSchedule:
+    if "manual" in program:
+        return CodeSchedule(manual=program["manual"])
+    return CodeSchedule(start=datetime.fromisoformat(program["start"]),
+                        end=datetime.fromisoformat(program["end"]) if program["end"] else None)
+
+
+async def _set_states(conn: asyncpg.Connection, row: Any, state: str, *, only_from: set[str] | None = None) -> None:
+    for cl in await repo.code_locks_of_listing(conn, code_id=row["code_id"], listing_id=row["listing_id"]):
+        if only_from is not None and cl["state"] not in only_from:
+            continue
+        await _set_state(conn, row, cl["lock_id"], state)
+
+
+async def _set_state(conn: asyncpg.Connection, row: Any, lock_id: str, state: str) -> None:
+    if await repo.set_code_lock_state(conn, code_id=row["code_id"], lock_id=lock_id, state=state):
+        await append(conn, source=SOURCE, subject=row["code_id"], org_id=row["org_id"],
+                     data=AccessCodeLockStatusChanged(
+                         org_id=row["org_id"], access_code_id=row["code_id"], purpose=row["purpose"],
+                         refs=CodeRefs(lease_id=row["lease_id"], request_id=row["request_id"]),
+                         lock_id=lock_id, status=state))
+
+
+async def sync_vendor(hub: VendorHub, *, vendor_id: str, org_id: str) -> None:
+    """One scheduler pass over a vendor's codes: program or remove what changed, then read back states."""
+    settings = hub.settings
+    async with hub.db.transaction(org_id=org_id) as conn:
+        vendor = await repo.vendor(conn, vendor_id)
+        rows = await repo.sync_rows(conn, vendor_id) if vendor else []
+    if vendor is None or not rows:
+        return
+    drv = hub.driver_for(vendor)
+    now = datetime.now(UTC)
+    programmed = False
+    async with hub.lock_for(vendor_id):
+        for row in rows:
+            want = desired_program(row, now)
+            have = row["programmed"] if not isinstance(row["programmed"], str) else json.loads(row["programmed"])
+            if want == have or row["gave_up"] or row["next_attempt_at"] > now:
+                continue
+            if want is None and row["vendor_code_id"] is None:
+                continue
+            try:
+                vendor_code_id = row["vendor_code_id"]
+                if want is None:
+                    await drv.delete_code(vendor_code_id)
+                    removal = True
+                elif vendor_code_id is not None and not row["removal_requested"]:
+                    await drv.update_code(vendor_code_id, timezone=row["listing_timezone"],
+                                          schedule=_vendor_schedule(want))
+                    removal = False
+                else:
+                    vendor_code_id = await drv.create_code(
+                        name=row["code_id"], listing_id=row["vendor_listing_id"], code=row["code"],
+                        timezone=row["listing_timezone"], schedule=_vendor_schedule(want),
+                        unlock_notifications=row["unlock_notifications"])
+                    removal = False
+            except VendorError as exc:
+                await _failed(hub, row, exc, active=want is not None)
+                continue
+            async with hub.db.transaction(org_id=org_id) as conn:
+                await repo.save_code_listing(conn, code_id=row["code_id"], listing_id=row["listing_id"],
+                                             vendor_code_id=vendor_code_id, programmed=want, removal_requested=removal)
+                await _set_states(conn, row, rules.pending_state(active=want is not None, failed=False))
+            programmed = True
+        # reading every code back is the costly part: only when something changed or waits for a lock,
+        # and otherwise now and then (a code removed outside Hearth is noticed and programmed again)
+        async with hub.db.transaction(org_id=org_id) as conn:
+            pending = await repo.vendor_has_pending_codes(conn, vendor_id)
+        last = hub.last_read_back.get(vendor_id, 0.0)
+        if programmed or pending or time.monotonic() - last > settings.status_poll_seconds:
+            hub.last_read_back[vendor_id] = time.monotonic()
+            await _read_back(hub, drv, vendor_id=vendor_id, org_id=org_id)
+
+
+async def _failed(hub: VendorHub, row: Any, exc: VendorError, *, active: bool) -> None:
+    settings = hub.settings
+    attempts = row["attempts"] + 1
+    give_up = not exc.retryable or attempts >= settings.code_sync_max_attempts
+    delay = rules.retry_delay(attempts, base=settings.code_retry_base_seconds, cap=settings.code_retry_cap_seconds)
+    async with hub.db.transaction(org_id=row["org_id"]) as conn:
+        await repo.code_listing_failed(conn, code_id=row["code_id"], listing_id=row["listing_id"], error=str(exc),
+                                       retry_in=delay, give_up=give_up)
+        await _set_states(conn, row, rules.pending_state(active=active, failed=True))
+        if give_up:
+            for cl in await repo.code_locks_of_listing(conn, code_id=row["code_id"], listing_id=row["listing_id"]):
+                await append(conn, source=SOURCE, subject=row["code_id"], org_id=row["org_id"],
+                             data=AccessCodeSyncFailed(
+                                 org_id=row["org_id"], access_code_id=row["code_id"], purpose=row["purpose"],
+                                 refs=CodeRefs(lease_id=row["lease_id"], request_id=row["request_id"]),
+                                 lock_id=cl["lock_id"], attempts=attempts, error=str(exc)[:500]))
+    log.warning("code sync failed", code_id=row["code_id"], attempts=attempts, gave_up=give_up, error=str(exc))
+
+
+async def _move(conn: asyncpg.Connection, row: Any, code_lock: Any, state: str) -> None:
+    """Set a per-lock state only when it differs from what was read (most passes change nothing)."""
+    if code_lock["state"] != state:
+        await _set_state(conn, row, code_lock["lock_id"], state)
+
+
+async def _read_back(hub: VendorHub, drv: Any, *, vendor_id: str, org_id: str) -> None:
+    """Per-lock states as the vendor reports them; removal confirmed when the vendor no longer lists a code."""
+    async with hub.db.transaction(org_id=org_id) as conn:
+        rows = await repo.sync_rows(conn, vendor_id)
+    if not rows:
+        return
+    try:
+        listed = {c.code_id: c for c in await drv.list_codes()}
+    except VendorError as exc:
+        log.warning("could not read code states", vendor_id=vendor_id, error=str(exc))
+        return
+    async with hub.db.transaction(org_id=org_id) as conn:
+        by_pair: dict[tuple[str, str], list[Any]] = {}
+        for cl in await repo.code_locks_of_codes(conn, sorted({r["code_id"] for r in rows})):
+            by_pair.setdefault((cl["code_id"], cl["listing_id"]), []).append(cl)
+        for row in rows:
+            locks = by_pair.get((row["code_id"], row["listing_id"]), [])
+            if row["vendor_code_id"] is None:
+                if row["deleted"] or (row["programmed"] is None and any(cl["state"] != "new" for cl in locks)):
+                    for cl in locks:
+                        if cl["state"] not in ("deactivation_pending_with_failure", "activation_pending_with_failure") \
+                                or row["deleted"]:
+                            await _move(conn, row, cl, "deactivated")
+                continue
+            found = listed.get(row["vendor_code_id"])
+            if found is None:
+                if row["removal_requested"] or row["deleted"]:
+                    await repo.save_code_listing(conn, code_id=row["code_id"], listing_id=row["listing_id"],
+                                                 vendor_code_id=None, programmed=None, removal_requested=False)
+                    for cl in locks:
+                        await _move(conn, row, cl, "deactivated")
+                else:  # removed outside Hearth: program it again on the next pass
+                    await repo.save_code_listing(conn, code_id=row["code_id"], listing_id=row["listing_id"],
+                                                 vendor_code_id=None, programmed=None, removal_requested=False)
+                continue
+            for cl in locks:
+                state = found.lock_status.get(cl["vendor_lock_id"])
+                if state in rules.CODE_STATES:
+                    await _move(conn, row, cl, state)
+
+
+async def settle_removals(hub: VendorHub) -> None:
+    """Deleted codes whose every lock confirmed → removed; ended leases with no code left → access cleared."""
+    async with hub.db.system_transaction() as conn:
+        pending = await conn.fetch("SELECT id, org_id FROM access_codes WHERE deleted AND removed_at IS NULL")
+        orgs = {r["org_id"] for r in await conn.fetch(
+            "SELECT DISTINCT org_id FROM lease_clearances WHERE cleared_at IS NULL")}
+    for r in pending:
+        async with hub.db.transaction(org_id=r["org_id"]) as conn:
+            if not await repo.all_code_locks_done(conn, r["id"]):
+                continue
+            row = await repo.code(conn, r["id"], for_update=True)
+            if row is None or row["removed_at"] is not None:
+                continue
+            await repo.mark_code_removed(conn, r["id"])
+            await append(conn, source=SOURCE, subject=r["id"], org_id=r["org_id"], data=AccessCodeRemoved(
+                org_id=r["org_id"], access_code_id=r["id"], purpose=row["purpose"],
+                refs=CodeRefs(lease_id=row["lease_id"], request_id=row["request_id"]), removed_at=datetime.now(UTC)))
+        orgs.add(r["org_id"])
+    for org_id in orgs:
+        async with hub.db.transaction(org_id=org_id) as conn:
+            for lease in await repo.clearable_leases(conn):
+                cleared_at = await repo.mark_cleared(conn, lease["lease_id"])
+                await append(conn, source=SOURCE, subject=lease["unit_id"], org_id=org_id, data=UnitAccessCleared(
+                    org_id=org_id, unit_id=lease["unit_id"], lease_id=lease["lease_id"], cleared_at=cleared_at))
+
+
+async def sync_pass(hub: VendorHub) -> None:
+    """The scheduler's pass over every vendor, then removals and lease clearances."""
+    async with hub.db.system_transaction() as conn:
+        vendors = await repo.all_vendors(conn)
+    for v in vendors:
+        try:
+            await sync_vendor(hub, vendor_id=v["id"], org_id=v["org_id"])
+        except Exception:
+            log.exception("code sync failed", vendor_id=v["id"])
+    await settle_removals(hub)
+
+
+async def wait_or_wake(event: asyncio.Event, seconds: float) -> None:
+    """Sleep until the next pass is due or someone asks for one sooner."""
+    try:
+        await asyncio.wait_for(event.wait(), seconds)
+    except TimeoutError:
+        pass
+    event.clear()

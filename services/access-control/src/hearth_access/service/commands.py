@@ -1,0 +1,222 @@
+"""Lock and unlock commands: an action attempt per command, carried out by the bridge exactly once.
+
+Flow: the API writes the attempt (pending) and a `LockDoor`/`UnlockDoor` command to the outbox in one
+transaction; the relay puts it on `access.commands`; the bridge consumer claims the attempt in its own
+committed transaction *before* calling the vendor, calls it, then records success or error with a fact.
+A redelivered command (or one seen again after the bridge died mid-call) finds the attempt claimed or
+finished and never calls the vendor a second time; an attempt claimed by a bridge that died is settled by
+the sweeper from the lock's reported state. Nothing stays pending past its expiry (+ one vendor timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from hearth_contracts.access import (
+    ActionAttemptFailed,
+    ActionAttemptSucceeded,
+    LockDoor,
+    LockLocked,
+    LockUnlocked,
+    UnlockDoor,
+)
+from hearth_contracts.envelope import Envelope
+from hearth_kit.auth import Principal
+from hearth_kit.db import Database
+from hearth_kit.ids import new_id
+from hearth_kit.logging import get_logger
+from hearth_kit.outbox import append
+from hearth_kit.pagination import PageParams
+from hearth_kit.problems import Problem, not_found
+
+from hearth_access import repository as repo
+from hearth_access.service.vendors import VendorHub, _iso
+from hearth_access.vendor.driver import VendorConflict, VendorError, VendorTimeout
+
+log = get_logger(__name__)
+SOURCE = "hearth/access-control"
+COMMAND_TYPES = frozenset({LockDoor.event_type, UnlockDoor.event_type})
+
+
+def attempt_view(row: Any) -> dict[str, Any]:
+    error = None if row["error_type"] is None else {"type": row["error_type"], "message": row["error_message"]}
+    return {"id": row["id"], "action_type": f"{row['action'].upper()}_DOOR", "action": row["action"],
+            "lock_id": row["lock_id"], "status": row["status"], "error": error,
+            "lockdown_id": row["lockdown_id"], "created_at": _iso(row["created_at"]),
+            "expires_at": _iso(row["expires_at"]), "finished_at": _iso(row["finished_at"])}
+
+
+async def issue(conn: asyncpg.Connection, *, org_id: str, lock: Any, action: str, ttl_seconds: float,
+                requested_by: str | None, lockdown_id: str | None = None,
+                traceparent: str | None = None) -> asyncpg.Record:
+    """Write an attempt and its command (in the caller's transaction)."""
+    expires_at = datetime.now(UTC) + timedelta(seconds=ttl_seconds)
+    row = await repo.insert_attempt(conn, attempt_id=new_id("act"), org_id=org_id, lock_id=lock["id"], action=action,
+                                    expires_at=expires_at, requested_by=requested_by, lockdown_id=lockdown_id)
+    command_type = LockDoor if action == "lock" else UnlockDoor
+    await append(conn, source=SOURCE, subject=lock["id"], org_id=org_id, traceparent=traceparent,
+                 data=command_type(org_id=org_id, action_attempt_id=row["id"], lock_id=lock["id"],
+                                   expires_at=expires_at))
+    return row
+
+
+async def request_action(conn: asyncpg.Connection, *, principal: Principal, lock_id: str, action: str,
+                         ttl_seconds: float, per_minute: int, traceparent: str | None) -> dict[str, Any]:
+    """POST /v1/locks/{id}/lock|unlock: 202 with a pending attempt, or 429 past the lock's guardrail."""
+    lock = await repo.lock(conn, lock_id, for_update=True)  # row lock: guardrail counts see each other
+    if lock is None:
+        raise not_found("lock", lock_id)
+    count, oldest = await repo.recent_attempts(conn, lock_id=lock_id, action=action, seconds=60)
+    if count >= per_minute:
+        wait = 60 - (datetime.now(UTC) - oldest).total_seconds() if oldest else 60
+        retry = max(1, math.ceil(wait))
+        raise Problem(429, f"lock {lock_id} got {count} {action} commands in the last minute (limit {per_minute})",
+                      slug="lock-command-rate-limited", headers={"Retry-After": str(retry)}, retry_after=retry)
+    row = await issue(conn, org_id=principal.org_id, lock=lock, action=action, ttl_seconds=ttl_seconds,
+                      requested_by=principal.subject, traceparent=traceparent)
+    return attempt_view(row)
+
+
+async def get_attempt(hub: VendorHub, *, principal: Principal, attempt_id: str, wait: float) -> dict[str, Any]:
+    """One attempt; with `wait`, hold the call until it finishes or `wait` seconds pass (long-poll).
+
+    Woken at once when this process's bridge ends the attempt; otherwise it looks again every 100 ms
+    (another replica's bridge, or the sweeper)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    waiter = hub.attempt_waiters.setdefault(attempt_id, asyncio.Event()) if wait > 0 else None
+    try:
+        while True:
+            async with hub.db.transaction(org_id=principal.org_id) as conn:
+                row = await repo.attempt(conn, attempt_id)
+            if row is None:
+                raise not_found("action attempt", attempt_id)
+            if row["status"] != "pending" or loop.time() >= deadline or waiter is None:
+                return attempt_view(row)
+            try:
+                await asyncio.wait_for(waiter.wait(), min(0.1, max(0.0, deadline - loop.time())))
+            except TimeoutError:
+                pass
+    finally:
+        if waiter is not None and hub.attempt_waiters.get(attempt_id) is waiter:
+            del hub.attempt_waiters[attempt_id]
+
+
+async def list_attempts(db: Database, *, principal: Principal, lock_id: str | None, status: str | None,
+                        page: PageParams) -> tuple[list[dict[str, Any]], int]:
+    async with db.transaction(org_id=principal.org_id) as conn:
+        rows, total = await repo.list_attempts(conn, lock_id=lock_id, status=status, limit=page.limit,
+                                               offset=page.offset)
+    return [attempt_view(r) for r in rows], total
+
+
+async def finish(conn: asyncpg.Connection, *, attempt: Any, lock: Any, error_type: str | None,
+                 error_message: str | None) -> bool:
+    """Record an attempt's outcome and its facts (once); False when it had already ended."""
+    row = await repo.finish_attempt(conn, attempt["id"], error_type=error_type, error_message=error_message)
+    if row is None:
+        return False
+    org_id = row["org_id"]
+    if error_type is None:
+        await append(conn, source=SOURCE, subject=row["id"], org_id=org_id, data=ActionAttemptSucceeded(
+            org_id=org_id, action_attempt_id=row["id"], lock_id=row["lock_id"], action=row["action"],
+            finished_at=row["finished_at"]))
+        state = "locked" if row["action"] == "lock" else "unlocked"
+        if lock is not None and lock["state"] != state:
+            await repo.set_lock_state(conn, lock["id"], state)
+            fact = LockLocked if state == "locked" else LockUnlocked
+            await append(conn, source=SOURCE, subject=lock["id"], org_id=org_id, data=fact(
+                org_id=org_id, lock_id=lock["id"], building_id=lock["building_id"] or "", unit_id=lock["unit_id"],
+                battery_pct=lock["battery_pct"], at=row["finished_at"], method="app", action_attempt_id=row["id"]))
+    else:
+        await append(conn, source=SOURCE, subject=row["id"], org_id=org_id, data=ActionAttemptFailed(
+            org_id=org_id, action_attempt_id=row["id"], lock_id=row["lock_id"], action=row["action"],
+            error_type=error_type, error_message=error_message or error_type, finished_at=row["finished_at"]))
+    return True
+
+
+def classify(exc: VendorError) -> tuple[str, str]:
+    """A vendor failure as an attempt's error type."""
+    if isinstance(exc, VendorTimeout):
+        return "lock_offline", "the lock did not answer (offline or out of range)"
+    if isinstance(exc, VendorConflict) and "jam" in str(exc).lower():
+        return "lock_jammed", "the lock reports that its bolt is jammed"
+    return "vendor_error", str(exc)[:500]
+
+
+async def execute(hub: VendorHub, envelope: Envelope) -> None:
+    """The bridge: carry out one command from access.commands, at most once."""
+    org_id = envelope.orgid
+    command = envelope.data_as(LockDoor if envelope.type == LockDoor.event_type else UnlockDoor)
+    async with hub.db.transaction(org_id=org_id) as conn:
+        claimed = await repo.claim_attempt(conn, command.action_attempt_id)
+        if claimed is None:
+            row = await repo.attempt(conn, command.action_attempt_id)
+            if row is not None and row["status"] == "pending" and row["claimed_at"] is None:
+                # arrived too late: the attempt expired before anyone could carry it out
+                await finish(conn, attempt=row, lock=None, error_type="action_attempt_expired",
+                             error_message="the command expired before it could be sent to the lock")
+            return  # claimed or finished by an earlier delivery: never call the vendor twice
+        lock = await repo.lock(conn, command.lock_id)
+        vendor = await repo.vendor(conn, lock["vendor_id"]) if lock is not None else None
+    if lock is None or vendor is None:
+        async with hub.db.transaction(org_id=org_id) as conn:
+            await finish(conn, attempt=claimed, lock=None, error_type="vendor_error", error_message="lock is gone")
+        return
+    drv = hub.driver_for(vendor)
+    error: tuple[str, str] | None = None
+    try:
+        if claimed["action"] == "lock":
+            await drv.lock(lock["vendor_lock_id"])
+        else:
+            await drv.unlock(lock["vendor_lock_id"])
+    except VendorError as exc:
+        error = classify(exc)
+    async with hub.db.transaction(org_id=org_id) as conn:
+        current = await repo.lock(conn, lock["id"], for_update=True)
+        if error is not None and error[0] == "lock_jammed" and current is not None and current["state"] != "jammed":
+            await repo.set_lock_state(conn, lock["id"], "jammed")
+        await finish(conn, attempt=claimed, lock=current, error_type=error[0] if error else None,
+                     error_message=error[1] if error else None)
+    hub.attempt_finished(claimed["id"])
+
+
+async def sweep_expired(hub: VendorHub) -> int:
+    """End attempts past expiry: unclaimed → action_attempt_expired; claimed by a bridge that never came
+    back → settled from the lock's reported state (success if it is where it was asked to go)."""
+    grace = hub.settings.vendor_timeout_seconds * hub.settings.vendor_attempts
+    async with hub.db.system_transaction() as conn:
+        rows = await repo.expired_attempts(conn, grace_seconds=grace)
+    for r in rows:
+        try:
+            await _settle(hub, r["org_id"], r["id"], claimed=r["claimed_at"] is not None)
+        except Exception:
+            log.exception("could not settle an expired attempt", attempt_id=r["id"])
+    return len(rows)
+
+
+async def _settle(hub: VendorHub, org_id: str, attempt_id: str, *, claimed: bool) -> None:
+    async with hub.db.transaction(org_id=org_id) as conn:
+        row = await repo.attempt(conn, attempt_id)
+        lock = await repo.lock(conn, row["lock_id"]) if row else None
+        vendor = await repo.vendor(conn, lock["vendor_id"]) if lock else None
+    if row is None or row["status"] != "pending":
+        return
+    error: tuple[str, str] | None = ("action_attempt_expired", "the lock did not confirm in time")
+    if claimed and lock is not None and vendor is not None:
+        try:
+            status = await hub.driver_for(vendor).lock_status(lock["vendor_lock_id"])
+        except VendorError:
+            status = []
+        wanted = "locked" if row["action"] == "lock" else "unlocked"
+        if status and status[0].state == wanted:
+            error = None
+    async with hub.db.transaction(org_id=org_id) as conn:
+        current = await repo.lock(conn, row["lock_id"], for_update=True) if lock else None
+        await finish(conn, attempt=row, lock=current, error_type=error[0] if error else None,
+                     error_message=error[1] if error else None)
+    hub.attempt_finished(attempt_id)

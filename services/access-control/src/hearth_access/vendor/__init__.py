@@ -1,0 +1,1 @@
+"""The lock vendor driver (seed 001)."""

@@ -176,3 +176,13 @@ async def identity_by_hash(
         raise Problem(403, f"this lookup needs the '{SCOPE_INTERNAL_GATEWAY}' scope", slug="forbidden")
     identity = await service.identity_by_hash(deps.db, digest=secret_sha256.lower(), settings=_settings(deps))
     return {"data": identity}
+
+
+@internal_router.get("/orgs/{org_id}/api-keys/{key_id}")
+async def identity_by_key_id(org_id: str, key_id: str, principal: CurrentPrincipal, deps: Deps) -> dict[str, Any]:
+    """Who an API key is and whether it was revoked, by id; for the gateway only (it checks the key behind
+    every temporary token this way, so a revocation holds across gateway restarts and Kafka outages)."""
+    if SCOPE_INTERNAL_GATEWAY not in principal.scopes:
+        raise Problem(403, f"this lookup needs the '{SCOPE_INTERNAL_GATEWAY}' scope", slug="forbidden")
+    identity = await service.identity_by_key_id(deps.db, org_id=org_id, key_id=key_id, settings=_settings(deps))
+    return {"data": identity}

@@ -108,6 +108,12 @@ async def create_api_key(
     conn: asyncpg.Connection, *, principal: Principal, body: ApiKeyIn, traceparent: str | None = None
 ) -> tuple[dict[str, Any], str]:
     """Issue a key in the caller's org; returns the view with `secret` null, and the secret separately."""
+    # The caller's own key must still be valid here, not only at the gateway: a temporary token outlives the
+    # gateway's view of its key, and a key created with it would outlive the token.
+    caller = await repository.key_identity_by_id(conn, org_id=principal.org_id, key_id=principal.subject)
+    if caller is not None and caller["revoked_at"] is not None:
+        raise Problem(401, "the API key behind this credential has been revoked", slug="token-revoked",
+                      title="Token Revoked", headers=_BEARER)
     org = await repository.get_org(conn, principal.org_id)
     if org is None:
         raise Problem(409, f"org {principal.org_id} is not registered with auth-token; create it first "
@@ -172,6 +178,17 @@ async def identity_by_hash(db: Database, *, digest: str, settings: Settings) -> 
         row = await repository.key_identity_by_hash(conn, digest)
     if row is None:
         raise Problem(404, "no API key has this hash", slug="not-found")
+    return _identity(row, settings)
+
+
+async def identity_by_key_id(db: Database, *, org_id: str, key_id: str, settings: Settings) -> dict[str, Any]:
+    """A key's identity and whether it is revoked, by id (for the gateway's check of temporary tokens), or 404."""
+    if org_id == PLATFORM_ORG_ID and key_id == PLATFORM_KEY_ID and settings.admin_key:
+        return operator_identity(hash_secret(settings.admin_key), settings) or {}
+    async with db.transaction(org_id=org_id) as conn:
+        row = await repository.key_identity_by_id(conn, org_id=org_id, key_id=key_id)
+    if row is None:
+        raise Problem(404, "no API key has this id in this org", slug="not-found")
     return _identity(row, settings)
 
 

@@ -61,7 +61,7 @@ class _Refused(Exception):
         self.answer = answer
 
 
-class GuardedHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc]
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with head-size, header-count, timeout and connection limits."""
 
     limits: ClassVar[EdgeLimits] = EdgeLimits()

@@ -80,6 +80,7 @@ class EdgeOptions:
     require_json_bodies: bool = True  # 415 for a POST/PUT/PATCH body that is not JSON
     head_as_get: bool = True  # answer HEAD with the GET route, without the body
     log_requests: bool = True
+    announce_route: bool = True  # name the route template in `x-hearth-route` (for the gateway's labels)
 
 
 class _BodyTooLarge(Exception):
@@ -138,7 +139,7 @@ class EdgeMiddleware:
             if msg["type"] == "http.response.start":
                 status = msg["status"]
                 headers = [*msg.get("headers", ()), rid_header]
-                route = _route_of(inner)
+                route = _route_of(inner) if opts.announce_route else None
                 if route is not None:
                     headers.append((_ROUTE, route.encode("latin-1")))
                 msg["headers"] = headers
@@ -172,7 +173,11 @@ class EdgeMiddleware:
             await _problem(scope, receive, send, 413, f"Request body exceeds {opts.max_body_bytes} bytes",
                            "body-too-large", request_id=request_id)
         except Exception:
-            status = status or 500
+            if not status:  # the 500 problem with this call's request id; the server logs the error
+                status = 500
+                resp = problem_response(Request(scope), status=500,
+                                        detail="An unexpected error occurred; it has been logged")
+                await resp(scope, receive, tagged_send)
             raise
         finally:
             route = _route_of(inner) or UNMATCHED

@@ -60,8 +60,8 @@ async def test_405_lists_every_method_of_the_path_across_routes(client: httpx.As
     assert r.json()["instance"] == "/things/a1" and r.json()["request_id"]
 
 
-@pytest.mark.parametrize("headers", [{"content-type": "text/plain"}, {"content-type": "application/x-www-form-urlencoded"},
-                                     {}])
+@pytest.mark.parametrize("headers", [{"content-type": "text/plain"},
+                                     {"content-type": "application/x-www-form-urlencoded"}, {}])
 async def test_a_body_that_is_not_json_is_415(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
     r = await client.post("/things", content=b'{"name":"x"}', headers=headers)
     assert r.status_code == 415 and r.json()["type"].endswith("/unsupported-media-type")

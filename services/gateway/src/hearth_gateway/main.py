@@ -158,6 +158,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     # Services check JSON bodies and answer HEAD themselves; the gateway passes both through as sent.
     app.state.edge.require_json_bodies = False
     app.state.edge.head_as_get = False
+    app.state.edge.announce_route = False  # (the route header is for the gateway, never for its callers)
     app.user_middleware.append(Middleware(GatewayDispatch, parts=parts))  # innermost: after the edge's work
     if settings.cors_origins:
         app.add_middleware(

@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from hearth_kit.auth import INTERNAL_TOKEN_HEADER, InternalTokenSigner, Principal, SigningKey
 
 from conftest import DEMO, bearer, new_key, new_org
 
@@ -35,13 +35,25 @@ def problem(resp: httpx.Response, status: int, type_suffix: str | None = None) -
 
 
 def restart(demo: dict[str, Any], name: str) -> None:
-    """Kill one gateway replica (SIGKILL) and start it again, as `make up` started it."""
+    """Kill one gateway replica (SIGKILL) and start it again, as `make up` started it (in this process: a
+    second interpreter would spend most of the token's life importing)."""
     gateway_port = int(demo["services"]["gateway"].rsplit(":", 1)[1])
-    env = {**os.environ, "HEARTH_RUN_DIR": str(DEMO.parent), "HEARTH_PORT_OFFSET": str(gateway_port - 8080),
+    env = {"HEARTH_RUN_DIR": str(DEMO.parent), "HEARTH_PORT_OFFSET": str(gateway_port - 8080),
            "HEARTH_GATEWAY_REPLICAS": str(len(demo["gateway_urls"])), "HEARTH_DATABASE_URL": demo["database_url"],
            "HEARTH_KAFKA_BOOTSTRAP": demo["kafka_bootstrap"], "HEARTH_ENVIRONMENT": "test"}
-    subprocess.run([sys.executable, str(REPO / "deploy" / "local" / "stack.py"), "restart", name], env=env,
-                   check=True, capture_output=True, timeout=120)
+    sys.path.insert(0, str(REPO / "deploy" / "local"))
+    import stack  # type: ignore[import-not-found]
+
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        stack.restart(name)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 async def test_a_revoked_keys_temporary_token_stays_refused_after_a_gateway_restart(
@@ -68,9 +80,6 @@ async def test_a_revoked_keys_temporary_token_stays_refused_after_a_gateway_rest
 async def test_auth_token_itself_refuses_a_key_created_by_a_revoked_keys_credential(
         gw: httpx.AsyncClient, demo: dict[str, Any]) -> None:
     """Even a caller that got past a gateway (a stale replica) cannot create a key with a revoked key."""
-    sys.path.insert(0, str(REPO / "libs" / "kit" / "src"))
-    from hearth_kit.auth import INTERNAL_TOKEN_HEADER, InternalTokenSigner, Principal, SigningKey
-
     org = await new_org(gw, demo)
     victim = await new_key(gw, org["key"], role="admin")
     assert (await gw.delete(f"/v1/api-keys/{victim['id']}", headers=bearer(org["key"]))).status_code == 204

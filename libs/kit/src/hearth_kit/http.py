@@ -236,13 +236,15 @@ async def _problem(scope: Scope, receive: Receive, send: Send, status: int, deta
 
 # ---------------------------------------------------------------- 405 with every allowed method
 
+_CANDIDATE_METHODS = ("DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT")
+
+
 def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
-    """Every method some route of `app` accepts for this path (HEAD wherever GET)."""
-    methods: set[str] = set()
-    for route in app.router.routes:
-        match, _ = route.matches({**scope, "type": "http", "method": "GET"})
-        if match != Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
+    """Every method some route of `app` fully matches for this path (HEAD wherever GET). Asked per method,
+    so routes inside included routers count too."""
+    methods = {m for m in _CANDIDATE_METHODS
+               if any(route.matches({**scope, "type": "http", "method": m})[0] == Match.FULL
+                      for route in app.router.routes)}
     if "GET" in methods:
         methods.add("HEAD")
     return sorted(methods)

@@ -53,7 +53,7 @@ if [ "$what" = e2e ] || [ "$what" = all ]; then
   echo "== e2e tests (through the gateway of a running platform)"
   export HEARTH_DATABASE_URL="postgresql://hearth:hearth@127.0.0.1:$HEARTH_PG_PORT/hearth"
   export HEARTH_KAFKA_BOOTSTRAP="127.0.0.1:$HEARTH_KAFKA_PORT"
-  HEARTH_RUN_DIR="$PWD/.run/test-platform" HEARTH_PORT_OFFSET="${HEARTH_TEST_PORT_OFFSET:-10000}" HEARTH_ENVIRONMENT=test HEARTH_GATEWAY_REPLICAS=2 HEARTH_AUTH_TEMP_TOKEN_TTL_SECONDS=30 \
+  HEARTH_RUN_DIR="$PWD/.run/test-platform" HEARTH_PORT_OFFSET="${HEARTH_TEST_PORT_OFFSET:-10000}" HEARTH_ENVIRONMENT=test HEARTH_GATEWAY_REPLICAS=2 HEARTH_AUTH_TEMP_TOKEN_TTL_SECONDS=40 \
     "$PY" deploy/local/stack.py up
   HEARTH_E2E_DEMO="$PWD/.run/test-platform/demo.json" run_pytest -q tests-e2e
 fi

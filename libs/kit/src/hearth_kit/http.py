@@ -227,9 +227,9 @@ def _route_of(scope: Scope) -> str | None:
 
 async def _problem(scope: Scope, receive: Receive, send: Send, status: int, detail: str, slug: str, *,
                    request_id: str) -> None:
+    # (no `Connection: close`: the server reads and drops an unread body itself, and closing while a client
+    # still sends would reset the connection before it reads this answer)
     headers = {REQUEST_ID_HEADER: request_id}
-    if status in (400, 413):
-        headers["connection"] = "close"  # the rest of the body is not read: the connection cannot be reused
     resp = problem_response(Request(scope), status=status, detail=detail, slug=slug, headers=headers)
     await resp(scope, receive, send)
 

@@ -92,11 +92,12 @@ def serve_upstream(port: int, limited_hashes: frozenset[str]) -> None:
 # ---------------------------------------------------------------- load generation (subprocesses)
 
 async def _closed_loop(url: str, headers: dict[str, str], seconds: float, concurrency: int, client: str) -> int:
-    done = 0
-    deadline = time.perf_counter() + seconds
-    if client == "httpx":
-        import httpx
+    import aiohttp
+    import httpx
 
+    done = 0
+    deadline = time.perf_counter() + seconds  # (after the imports: on a busy box they took seconds)
+    if client == "httpx":
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         async with httpx.AsyncClient(limits=limits, timeout=30) as hc:
             async def hworker() -> None:
@@ -108,7 +109,6 @@ async def _closed_loop(url: str, headers: dict[str, str], seconds: float, concur
 
             await asyncio.gather(*(hworker() for _ in range(concurrency)))
         return done
-    import aiohttp
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
         async def worker() -> None:

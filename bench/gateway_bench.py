@@ -92,11 +92,12 @@ def serve_upstream(port: int, limited_hashes: frozenset[str]) -> None:
 # ---------------------------------------------------------------- load generation (subprocesses)
 
 async def _closed_loop(url: str, headers: dict[str, str], seconds: float, concurrency: int, client: str) -> int:
-    done = 0
-    deadline = time.perf_counter() + seconds
-    if client == "httpx":
-        import httpx
+    import aiohttp
+    import httpx
 
+    done = 0
+    deadline = time.perf_counter() + seconds  # (after the imports: on a busy box they took seconds)
+    if client == "httpx":
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         async with httpx.AsyncClient(limits=limits, timeout=30) as hc:
             async def hworker() -> None:
@@ -108,7 +109,6 @@ async def _closed_loop(url: str, headers: dict[str, str], seconds: float, concur
 
             await asyncio.gather(*(hworker() for _ in range(concurrency)))
         return done
-    import aiohttp
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
         async def worker() -> None:
@@ -362,8 +362,9 @@ class Stack:
             "HEARTH_PROPERTY_INTERNAL_JWKS": json.dumps(jwks(key))}, prop + "/readyz")
         self._start("gateway", [sys.executable, "-m", "hearth_gateway.main"], {
             **self._service_db("HEARTH_GATEWAY_", "gateway"), "HEARTH_GATEWAY_PORT": str(gw_port),
-            "HEARTH_GATEWAY_ROUTES": json.dumps({"/v1/ping": upstream, "/v1/buildings": prop}),
-            "HEARTH_GATEWAY_SERVICES": "{}", "HEARTH_GATEWAY_AUTH_URL": upstream,
+            # The trivial upstream plays auth-token too (key lookups), so it is "auth-token" in the platform file.
+            "HEARTH_GATEWAY_PLATFORM_FILE": str(self._platform_file(up_port, prop_port)),
+            "HEARTH_GATEWAY_PLAN_LIMITS": json.dumps({"professional": 10**9}),
             "HEARTH_GATEWAY_SIGNING_KEY_PEM": key.private_pem(), "HEARTH_GATEWAY_SIGNING_KID": key.kid},
             gateway + "/healthz")
         # What the gateway would forward, minted here for the direct calls (valid for the whole run).
@@ -373,6 +374,12 @@ class Stack:
         nginx = start_nginx(self.procs, {"/v1/ping": up_port, "/v1/buildings": prop_port}, self.workdir)
         return {"upstream": upstream, "property": prop, "gateway": gateway, "nginx": nginx,
                 "api_key": api_key, "limited_key": limited_key, "internal": internal, "building": building}
+
+    def _platform_file(self, up_port: int, prop_port: int) -> Path:
+        path = self.workdir / "platform.toml"
+        path.write_text(f'[services.auth-token]\nport = {up_port}\nroutes = ["{PATH}"]\n'
+                        f'[services.property]\nport = {prop_port}\nroutes = ["/v1/buildings"]\n')
+        return path
 
     def stop(self) -> None:
         for name in self.scratch:

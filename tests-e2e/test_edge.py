@@ -62,7 +62,7 @@ async def test_expired_temporary_token_is_401_token_expired(gw: httpx.AsyncClien
     org = await new_org(gw, demo)
     tok = (await gw.post("/v1/auth/token", headers={"x-permanent-token": org["key"]})).json()
     wait = tok["expires_in"] + 1.5
-    if wait > 30:
+    if wait > 45:  # (scripts/test.sh runs with 40 s: long enough for the gateway-restart fault test)
         pytest.skip("platform runs with a long temporary-token TTL")
     await asyncio.sleep(wait)
     problem = assert_401(await gw.get("/v1/buildings", headers=bearer(tok["temporary_token"])))

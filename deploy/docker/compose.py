@@ -8,7 +8,6 @@ every service.
 
 from __future__ import annotations
 
-import json
 import sys
 import tomllib
 from pathlib import Path
@@ -65,15 +64,9 @@ def _service(name: str, spec: dict[str, Any], registry: dict[str, Any]) -> dict[
     depends: dict[str, Any] = {"postgres": {"condition": "service_healthy"},
                                "kafka": {"condition": "service_healthy"}}
     depends.update({sim: {"condition": "service_healthy"} for sim in registry.get("simulators", {})})
-    if name == "gateway":
-        url = {n: f"http://{n}:{s['port']}" for n, s in services.items()}
-        env.update({
-            f"{prefix}ROUTES": json.dumps({r: url[n] for n, s in services.items() for r in s["routes"]}),
-            f"{prefix}SERVICES": json.dumps({n: url[n] for n, s in services.items()
-                                             if n != "gateway" and s["routes"]}),
-            f"{prefix}AUTH_URL": url["auth-token"],
-            f"{prefix}AUTH_JWKS_URL": url["auth-token"] + "/.well-known/jwks.json",
-        })
+    if name == "gateway":  # routes come from the platform file baked into the image; services by name
+        env.update({f"{prefix}PLATFORM_FILE": "/app/platform.toml",
+                    f"{prefix}UPSTREAM_URL_TEMPLATE": "http://{service}:{port}"})
         depends.update({n: {"condition": "service_healthy"} for n in services if n != "gateway"})
     return {
         "build": _image(name, spec),

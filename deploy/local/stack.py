@@ -104,10 +104,9 @@ def service_env(name: str, spec: dict[str, Any], *, admin_db: str, kafka: str, s
     url = {n: f"http://127.0.0.1:{s['port']}" for n, s in all_specs.items()}
     if name == "gateway":
         env.update({
-            f"{p}ROUTES": json.dumps({r: url[n] for n, s in all_specs.items() for r in s["routes"]}),
-            f"{p}SERVICES": json.dumps({n: url[n] for n, s in all_specs.items() if n != "gateway" and s["routes"]}),
-            f"{p}AUTH_URL": url["auth-token"],
-            f"{p}AUTH_JWKS_URL": url["auth-token"] + "/.well-known/jwks.json",
+            # The route table is the platform file's; only where each service listens (ports shifted) is ours.
+            f"{p}PLATFORM_FILE": str(REGISTRY),
+            f"{p}UPSTREAMS": json.dumps({n: url[n] for n, s in all_specs.items() if s["routes"]}),
         })
     return env
 
@@ -271,6 +270,26 @@ def down() -> None:
         subprocess.run(["bash", str(here / "postgres.sh"), "stop"], check=False)
 
 
+def restart(name: str) -> None:
+    """Stop one service (or gateway replica) and start it again with the same settings (fault tests)."""
+    specs = services()
+    if name not in specs:
+        raise SystemExit(f"unknown service {name!r}; known: {', '.join(specs)}")
+    pid_file = run_dir() / "pids" / f"{name}.pid"
+    if pid_file.exists():
+        pid = int(pid_file.read_text())
+        if _pid_alive(pid):
+            os.killpg(pid, signal.SIGKILL)  # a crash, not a graceful stop
+            while _pid_alive(pid):
+                time.sleep(0.05)
+        pid_file.unlink()
+    admin_db, kafka = start_infra()
+    sec = load_secrets(run_dir() / "secrets.json")
+    start_service(name, specs[name], service_env(name, specs[name], admin_db=admin_db, kafka=kafka, sec=sec,
+                                                 all_specs=specs))
+    wait_ready(name, specs[name])
+
+
 def print_env(name: str) -> None:
     """Shell exports that run one service by hand against the infra and secrets of `make up`."""
     import shlex
@@ -288,10 +307,12 @@ def print_env(name: str) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("action", choices=["up", "down", "env"])
-    parser.add_argument("service", nargs="?", help="with env: the service to print exports for")
+    parser.add_argument("action", choices=["up", "down", "env", "restart"])
+    parser.add_argument("service", nargs="?", help="with env or restart: the service")
     args = parser.parse_args()
     if args.action == "env":
         print_env(args.service or "")
+    elif args.action == "restart":
+        restart(args.service or "")
     else:
         {"up": up, "down": down}[args.action]()

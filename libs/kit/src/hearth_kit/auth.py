@@ -186,7 +186,9 @@ async def principal_from_request(request: Request) -> Principal:
     if not token:
         raise Problem(401, "missing internal token (call through the gateway)", slug="unauthorized",
                       headers={"WWW-Authenticate": "Bearer"})
-    return await verifier.verify_async(token)
+    principal = await verifier.verify_async(token)
+    request.state.org_id = principal.org_id  # for the edge's request log line
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(principal_from_request)]

@@ -226,9 +226,11 @@ def create_service(
     return app
 
 
-def serve(app: FastAPI, settings: ServiceSettings) -> None:
-    """Run under uvicorn (uvloop + httptools when installed)."""
+def serve(app: Any, settings: ServiceSettings) -> None:
+    """Run under uvicorn (uvloop when installed) with the kit's edge limits: head size and count (431), head
+    and body deadlines (408), open-connection cap (503); see `hearth_kit.server`."""
     import uvicorn
 
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-                proxy_headers=False, server_header=False)
+    from hearth_kit.server import server_config
+
+    uvicorn.Server(server_config(app, host=settings.host, port=settings.port)).run()

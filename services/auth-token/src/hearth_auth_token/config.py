@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from cryptography.fernet import Fernet
+from hearth_contracts.auth import PLAN_LIMITS, parse_plan_limits
 from hearth_kit.settings import ServiceSettings
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
-
-from hearth_auth_token.domain import DEFAULT_PLAN_LIMITS, parse_plan_limits
 
 
 class SigningKeyConfig(BaseModel):
@@ -35,7 +34,7 @@ class Settings(ServiceSettings):
     # internal by-hash lookup answer for it too; empty = no operator key.
     admin_key: str = ""
     # requests per hour per plan; null = unlimited. Partial JSON overrides merge over the defaults.
-    plan_limits: dict[str, int | None] = Field(default_factory=lambda: dict(DEFAULT_PLAN_LIMITS))
+    plan_limits: dict[str, int | None] = Field(default_factory=lambda: dict(PLAN_LIMITS))
 
     # Temporary tokens (the result of POST /v1/auth/token)
     temp_token_ttl_seconds: int = Field(default=86_400, ge=1, le=7 * 86_400)

@@ -4,30 +4,32 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import secrets
 from collections.abc import Mapping
-from typing import Any, get_args
+from typing import Any
 
-from hearth_contracts.auth import KeyRole, Plan
+from hearth_contracts.auth import (
+    PLAN_LIMITS,
+    PLANS,
+    PLATFORM_KEY_ID,
+    PLATFORM_ORG_ID,
+    RESERVED_SCOPE_PREFIXES,
+    SCOPE_INTERNAL_GATEWAY,
+    SCOPE_PLATFORM_ADMIN,
+    SCOPE_TEMPORARY,
+    KeyRole,
+    Plan,
+    parse_plan_limits,
+)
 from hearth_kit.ids import new_id
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-PLANS: tuple[str, ...] = get_args(Plan)
-DEFAULT_PLAN_LIMITS: dict[str, int | None] = {
-    "standard": 1000, "professional": 5000, "enterprise": None, "test": 5,
-}
-
-# Scopes the platform grants itself; a key created through the API can never carry them.
-SCOPE_PLATFORM_ADMIN = "platform:admin"
-SCOPE_INTERNAL_GATEWAY = "internal:gateway"
-SCOPE_TEMPORARY = "token:temporary"
-RESERVED_SCOPE_PREFIXES: tuple[str, ...] = ("platform:", "internal:", "token:")
-
-# The operator key's identity, as the by-hash lookup reports it (the gateway forwards the same).
-PLATFORM_ORG_ID = "org_platform"
-PLATFORM_KEY_ID = "key_platform_admin"
+# Plans, scopes and the platform identity are defined once in hearth_contracts.auth (the gateway enforces
+# the same table); re-exported here for this service's modules.
+DEFAULT_PLAN_LIMITS: dict[str, int | None] = dict(PLAN_LIMITS)
+__all__ = ["PLANS", "PLATFORM_KEY_ID", "PLATFORM_ORG_ID", "SCOPE_INTERNAL_GATEWAY", "SCOPE_PLATFORM_ADMIN",
+           "SCOPE_TEMPORARY", "parse_plan_limits"]
 
 SECRET_PREFIX = "hk_live_"
 DISPLAY_PREFIX_LENGTH = 12
@@ -39,25 +41,6 @@ _Strict = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 # --- plans -------------------------------------------------------------------------------------
-
-
-def parse_plan_limits(value: Any) -> dict[str, int | None]:
-    """Plan → requests per hour (None = unlimited), from JSON text or a mapping, merged over the defaults."""
-    if isinstance(value, str | bytes):
-        try:
-            value = json.loads(value)
-        except ValueError as exc:
-            raise ValueError(f"plan limits are not valid JSON: {exc}") from exc
-    if not isinstance(value, Mapping):
-        raise ValueError('plan limits must be a JSON object such as {"standard": 1000, "enterprise": null}')
-    limits = dict(DEFAULT_PLAN_LIMITS)
-    for plan, limit in value.items():
-        if plan not in PLANS:
-            raise ValueError(f"unknown plan '{plan}' (known: {', '.join(PLANS)})")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-            raise ValueError(f"limit of plan '{plan}' must be a non-negative integer or null")
-        limits[plan] = limit
-    return limits
 
 
 def plans_view(limits: Mapping[str, int | None]) -> list[dict[str, Any]]:

@@ -1,83 +1,71 @@
-"""`auth.events` → the identity cache, on every replica.
+"""Background jobs: `auth.events` → the identity caches on every replica, and pruning of old rate windows.
 
-Each replica reads every partition itself (no consumer group), starting at the end: a revocation must
-reach all replicas, not one member of a group, and there is nothing to replay at start (the cache is
-empty and misses ask auth-token). After any restart of this loop the cached identities are dropped,
-because events may have been missed while it was down.
+Each replica reads every partition itself (no consumer group: with `group_id=None` aiokafka assigns every
+partition of the subscribed topic to this consumer), starting at the end: a revocation must reach all
+replicas, not one member of a group, and there is nothing to replay at start. Events only make a revocation
+immediate; correctness does not hang on them (see `identity.py`: nothing is trusted longer than the identity
+TTL without auth-token's word). After any restart of this loop the cached identities are dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from hearth_contracts.envelope import parse_cloudevent
 from hearth_contracts.topics import AUTH_EVENTS
 from hearth_kit.logging import get_logger
 from hearth_kit.runtime import BackgroundJob, Runtime
 
-from hearth_gateway.service import Gateway
+from hearth_gateway import repository
+from hearth_gateway.identity import Authenticator
 
 log = get_logger(__name__)
 
 
-def auth_events_consumer(gateway: Gateway) -> BackgroundJob:
-    """The background job that applies auth events to `gateway`'s cache."""
+def auth_events_consumer(auth: Authenticator) -> BackgroundJob:
+    """The background job that applies auth events to `auth`'s caches."""
 
     async def consume_auth_events(runtime: Runtime) -> None:
         runtime.consumers_ready = False
-        gateway.events_ready.clear()
-        consumer = AIOKafkaConsumer(bootstrap_servers=runtime.settings.kafka_bootstrap, group_id=None,
-                                    enable_auto_commit=False, auto_offset_reset="latest",
+        auth.events_ready.clear()
+        consumer = AIOKafkaConsumer(AUTH_EVENTS.name, bootstrap_servers=runtime.settings.kafka_bootstrap,
+                                    group_id=None, enable_auto_commit=False, auto_offset_reset="latest",
                                     client_id="hearth-gateway-auth-events")
         await consumer.start()
         try:
-            partitions = await _partitions(consumer, AUTH_EVENTS.name)
-            tps = [TopicPartition(AUTH_EVENTS.name, p) for p in sorted(partitions)]
-            consumer.assign(tps)
-            await consumer.seek_to_end(*tps)
-            for tp in tps:  # pin "now" so nothing published after readiness is skipped
+            async with asyncio.timeout(30):  # (the assignment has no event to wait on without a group)
+                while not consumer.assignment():  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+            for tp in consumer.assignment():  # pin "now" so nothing published after readiness is skipped
                 await consumer.position(tp)
-            gateway.identities.forget_positive()
+            auth.forget()
             runtime.consumers_ready = True
-            gateway.events_ready.set()
-            log.info("auth.events consumer ready", partitions=len(tps))
+            auth.events_ready.set()
+            log.info("auth.events consumer ready", partitions=len(consumer.assignment()))
             while True:
                 batch = await consumer.getmany(timeout_ms=500)
                 for records in batch.values():
                     for record in records:
                         try:
-                            gateway.apply_auth_event(parse_cloudevent(record.value))
+                            auth.apply_auth_event(parse_cloudevent(record.value))
                         except ValueError as exc:
                             log.error("skipping malformed auth event", error=str(exc))
         finally:
             runtime.consumers_ready = False
-            gateway.events_ready.clear()
+            auth.events_ready.clear()
             await consumer.stop()
 
     return consume_auth_events
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    for _ in range(100):
-        parts = consumer.partitions_for_topic(topic)
-        if parts:
-            return set(parts)
-        await consumer._client.force_metadata_update()
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"topic {topic} has no partitions")
-
-
-def rate_counter_pruner(gateway: Gateway, *, every_seconds: float = 600) -> BackgroundJob:
+def rate_counter_pruner(*, window_seconds: int, every_seconds: float = 600) -> BackgroundJob:
     """The background job that drops finished rate-limit windows."""
 
     async def prune_rate_counters(runtime: Runtime) -> None:
-        from datetime import UTC, datetime, timedelta
-
-        from hearth_gateway import repository
-
         while True:
-            before = datetime.now(UTC) - timedelta(seconds=2 * gateway.settings.rate_window_seconds)
+            before = datetime.now(UTC) - timedelta(seconds=2 * window_seconds)
             removed = await repository.delete_windows_before(runtime.db.pool, before=before)
             if removed:
                 log.info("pruned rate counters", rows=removed)

@@ -181,7 +181,10 @@ class _Connection(asyncio.Protocol):
         return data
 
     def reusable(self) -> bool:
-        return self.open and self.done and self.keep and self.error is None
+        # Never after a 5xx: a server may close the connection right after an error answer (uvicorn does when
+        # the app raised), and the next caller, perhaps another org's POST, would get that dead connection.
+        return self.open and self.done and self.keep and self.error is None and self.status < 500 \
+            and self.transport is not None and not self.transport.is_closing()
 
     def close(self) -> None:
         self.open = False

@@ -32,7 +32,7 @@ class EndpointPinged(EventData):
 
 
 def endpoint_doc(row: asyncpg.Record) -> dict[str, Any]:
-    return {k: row[k] for k in row if k != "total"}
+    return {k: v for k, v in row.items() if k != "total"}
 
 
 def _check_patterns(patterns: list[str]) -> None:
@@ -170,8 +170,9 @@ async def _with_attempts(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -
     attempts = await repository.attempts_for(conn, [r["id"] for r in rows])
     by_delivery: dict[str, list[dict[str, Any]]] = {}
     for a in attempts:
-        by_delivery.setdefault(a["delivery_id"], []).append({k: a[k] for k in a if k != "delivery_id"})
-    return [{**{k: r[k] for k in r if k != "total"}, "attempt_log": by_delivery.get(r["id"], [])} for r in rows]
+        by_delivery.setdefault(a["delivery_id"], []).append({k: v for k, v in a.items() if k != "delivery_id"})
+    return [{**{k: v for k, v in r.items() if k != "total"}, "attempt_log": by_delivery.get(r["id"], [])}
+            for r in rows]
 
 
 async def list_deliveries(db: Database, *, principal: Principal, endpoint_id: str, page: PageParams,

@@ -64,7 +64,8 @@ SELECT enable_org_rls('deliveries');
 CREATE TABLE attempts (
     id               text        PRIMARY KEY,
     org_id           text        NOT NULL,
-    delivery_id      text        NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+    -- no foreign key: an attempt written while its endpoint is being deleted must not fail the batch
+    delivery_id      text        NOT NULL,
     attempted_at     timestamptz NOT NULL,
     status_code      int,
     latency_ms       double precision NOT NULL,

@@ -223,12 +223,13 @@ class Dispatcher:
             while len(batch) < 2000 and not self._results.empty():
                 batch.append(self._results.get_nowait())
             delay = 0.2
-            while True:
+            for tries in range(1, 11):
                 try:
                     await self._record(batch)
                     break
                 except (OSError, asyncpg.PostgresError) as exc:
-                    log.warning("recording delivery outcomes failed; retrying", error=repr(exc))
+                    # Rows not recorded stay claimed until their lease ends, then are attempted again.
+                    log.warning("recording delivery outcomes failed", error=repr(exc), tries=tries)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5)
             for _ in batch:

@@ -64,6 +64,11 @@ async def update_endpoint(conn: asyncpg.Connection, endpoint_id: str, changes: d
 
 
 async def delete_endpoint(conn: asyncpg.Connection, endpoint_id: str) -> bool:
+    """Delete the endpoint with its log: deliveries first, then the endpoint row — the order the delivery
+    workers lock them in, so a delete never deadlocks with a batch of outcomes being written."""
+    await conn.execute("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE endpoint_id = $1)",
+                       endpoint_id)
+    await conn.execute("DELETE FROM deliveries WHERE endpoint_id = $1", endpoint_id)
     return await conn.fetchval("DELETE FROM endpoints WHERE id = $1 RETURNING 1", endpoint_id) is not None
 
 

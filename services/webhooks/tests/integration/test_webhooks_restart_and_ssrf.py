@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaProducer
 from hearth_kit.ids import new_id
 from hearth_kit.testing import Infra
 from hearth_kit.testing.plugin import unique_schema
+from hearth_webhooks import repository
 from standardwebhooks.webhooks import Webhook
 from webhooks_helpers import (
     Receiver,
@@ -20,8 +21,6 @@ from webhooks_helpers import (
     wait_deliveries,
     webhooks_service,
 )
-
-from hearth_webhooks import repository
 
 pytestmark = pytest.mark.integration
 

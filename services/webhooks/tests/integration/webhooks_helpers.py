@@ -26,7 +26,7 @@ from hearth_webhooks.main import build_app
 TEST_FERNET_KEY = Fernet.generate_key().decode()
 
 
-def test_env(*, allowlist: list[str] | None = None, **overrides: str) -> dict[str, str]:
+def settings_env(*, allowlist: list[str] | None = None, **overrides: str) -> dict[str, str]:
     env = {
         "HEARTH_WEBHOOKS_SSRF_ALLOWLIST": json.dumps(["127.0.0.0/8"] if allowlist is None else allowlist),
         "HEARTH_WEBHOOKS_RETRY_SCHEDULE": json.dumps([0.1, 0.2, 0.3]),
@@ -46,7 +46,7 @@ async def webhooks_service(infra: Infra, *, schema: str | None = None, allowlist
     import pytest
 
     with pytest.MonkeyPatch.context() as mp:
-        for k, v in test_env(allowlist=allowlist, **overrides).items():
+        for k, v in settings_env(allowlist=allowlist, **overrides).items():
             mp.setenv(k, v)
         async with service_harness(infra, schema=schema or unique_schema("webhooks"), prefix="HEARTH_WEBHOOKS_",
                                    build_app=build_app, monkeypatch_env=mp.setenv) as harness:
@@ -162,7 +162,8 @@ async def deliveries(h: ServiceHarness, org: str, endpoint_id: str, **params: An
     return items
 
 
-async def wait_deliveries(h: ServiceHarness, org: str, endpoint_id: str, predicate: Callable[[list[dict[str, Any]]], bool],
+async def wait_deliveries(h: ServiceHarness, org: str, endpoint_id: str,
+                          predicate: Callable[[list[dict[str, Any]]], bool],
                           timeout: float = 15) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
 

@@ -32,6 +32,19 @@ trap stop_all EXIT
 # pytest exits 5 when it collected nothing; that is a failure here too (a silent no-op CI is a defect).
 run_pytest() { "$PY" -m pytest -p no:cacheprovider "$@"; }
 
+# The official AsyncAPI parser (node) checks libs/contracts/asyncapi.json; installed once from its lock file,
+# again only when the lock changes.
+parser_dir=libs/contracts/tests/asyncapi_parser
+if [ "$what" = unit ] || [ "$what" = all ]; then
+  lock_sum=$(sha256sum "$parser_dir/package-lock.json" | cut -d' ' -f1)
+  if [ "$(cat "$parser_dir/node_modules/.hearth-lock-sha256" 2>/dev/null)" != "$lock_sum" ]; then
+    echo "== installing the AsyncAPI parser (npm ci)"
+    (cd "$parser_dir" && npm ci --no-audit --no-fund --loglevel=error) \
+      || { echo "npm ci failed in $parser_dir: the AsyncAPI contract test needs it" >&2; exit 1; }
+    echo "$lock_sum" > "$parser_dir/node_modules/.hearth-lock-sha256"
+  fi
+fi
+
 if [ "$what" = unit ] || [ "$what" = all ]; then
   echo "== unit tests"
   run_pytest -q libs/*/tests/unit libs/contracts/tests services/*/tests/unit

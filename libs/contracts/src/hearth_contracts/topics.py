@@ -34,3 +34,6 @@ ALL_TOPICS: tuple[Topic, ...] = (
     BILLING_EVENTS,
     WEBHOOKS_EVENTS,
 )
+
+# A consumer parks a record it cannot handle on `<topic>.dlt` (one partition; see hearth_kit.messaging).
+DEAD_LETTER_SUFFIX = ".dlt"

@@ -37,10 +37,22 @@ def test_service_prefix_wins_over_shared_env(monkeypatch: pytest.MonkeyPatch) ->
     assert (s.kafka_bootstrap, s.database_url) == ("shared:9092", "postgresql://own")
 
 
-def test_prod_refuses_placeholder_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("password", ["hearth", "hearth_property", "changeme", "", "svc_user"])
+def test_prod_refuses_dev_and_placeholder_passwords(monkeypatch: pytest.MonkeyPatch, password: str) -> None:
     monkeypatch.setenv("HEARTH_SERVICE_ENVIRONMENT", "prod")
-    with pytest.raises(ValueError, match="dev password"):
+    monkeypatch.setenv("HEARTH_SERVICE_INTERNAL_JWKS", '{"keys": []}')
+    monkeypatch.setenv("HEARTH_SERVICE_DATABASE_URL", f"postgresql://svc_user:{password}@db:5432/hearth")
+    with pytest.raises(ValueError, match="placeholder password"):
         ServiceSettings()
+
+
+def test_prod_accepts_a_real_password_and_dev_accepts_the_dev_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEARTH_SERVICE_INTERNAL_JWKS", '{"keys": []}')
+    monkeypatch.setenv("HEARTH_SERVICE_DATABASE_URL", "postgresql://hearth_property:hearth_property@db/hearth")
+    assert ServiceSettings().environment == "dev"
+    monkeypatch.setenv("HEARTH_SERVICE_ENVIRONMENT", "prod")
+    monkeypatch.setenv("HEARTH_SERVICE_DATABASE_URL", "postgresql://hearth_property:Zq8v-2mW9r-Lt4x@db/hearth")
+    assert ServiceSettings().environment == "prod"
 
 
 def test_internal_token_round_trip_and_rotation() -> None:

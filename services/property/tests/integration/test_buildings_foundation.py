@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from typing import Any
 
@@ -15,7 +16,6 @@ from hearth_kit.ids import new_id
 from hearth_kit.testing import EventReader, Infra, ServiceHarness, service_harness
 from hearth_kit.testing.infra import _local, _value, free_port
 from hearth_kit.testing.plugin import unique_schema
-from hearth_property import service
 from hearth_property.main import build_app
 
 pytestmark = pytest.mark.integration
@@ -52,11 +52,17 @@ async def test_post_commits_and_a_real_consumer_reads_the_cloudevent(prop: Servi
     assert env.source == "hearth/property"
     assert env.orgid == org_id
     assert env.sequence == 1
+    # CloudEvents Kafka binding, structured mode; the Sequence extension compares strings
+    index = next(i for i, (_, e) in enumerate(reader.seen) if e.subject == created["id"])
+    assert reader.headers[index]["content-type"] == b"application/cloudevents+json"
+    assert json.loads(reader.values[index])["sequence"] == "00000000000000000001"
     data = env.data_as(BuildingCreated)
     assert (data.building_id, data.name, data.timezone) == (created["id"], "Aurora Heights", "Europe/Berlin")
 
     got = await prop.client.get(f"/v1/buildings/{created['id']}", headers=prop.headers(org_id=org_id))
     assert got.json()["data"] == created
+    assert resp.headers["location"] == f"/v1/buildings/{created['id']}"
+    assert got.headers["etag"] == resp.headers["etag"]
 
 
 async def test_row_and_outbox_row_commit_together_or_not_at_all(prop: ServiceHarness, org_id: str,
@@ -64,7 +70,7 @@ async def test_row_and_outbox_row_commit_together_or_not_at_all(prop: ServiceHar
     async def failing_append(*_a: Any, **_k: Any) -> str:
         raise RuntimeError("outbox write failed")
 
-    monkeypatch.setattr(service.outbox, "append", failing_append)
+    monkeypatch.setattr(outbox, "append", failing_append)
     resp = await prop.client.post("/v1/buildings", json=building(), headers=prop.headers(org_id=org_id))
     assert resp.status_code == 500
     assert resp.headers["content-type"] == "application/problem+json"

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from hearth_kit.problems import Problem
+from hearth_kit.errors import BadRequest, InvalidInput
 from hearth_property.domain import (
     LeaseIn,
     MoneyIn,
@@ -98,9 +98,8 @@ def test_sort_parsing() -> None:
     assert parse_sort("-price") == Sort("price_minor", True)
     assert parse_sort("size") == Sort("size_sqm_x100", False)
     assert parse_sort("-unit_number") == Sort("unit_number", True)
-    with pytest.raises(Problem) as bad:
+    with pytest.raises(InvalidInput) as bad:
         parse_sort("name; DROP TABLE units")
-    assert bad.value.status == 422
     assert bad.value.errors and "-bedrooms" in bad.value.errors[0]["allowed"]
 
 
@@ -108,16 +107,16 @@ def test_price_range_validation() -> None:
     check_price_range(None, None)
     check_price_range(Decimal("1"), Decimal("1"))
     check_price_range(Decimal("5"), None)
-    with pytest.raises(Problem) as bad:
+    with pytest.raises(BadRequest) as bad:
         check_price_range(Decimal("10"), Decimal("9.99"))
-    assert bad.value.status == 400
+    assert bad.value.errors and bad.value.errors[0]["field"] == "min_price"
 
 
 def test_expand_parsing() -> None:
     assert parse_expand("building,agent") == {"building", "agent"}
     assert parse_expand("property") == {"building"}
     assert parse_expand(None) == frozenset()
-    with pytest.raises(Problem):
+    with pytest.raises(InvalidInput):
         parse_expand("owner")
 
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 from fastapi.responses import JSONResponse
+from hearth_kit.api import api_router, problems
 from hearth_kit.auth import CurrentPrincipal, Principal
 from hearth_kit.idempotency import run_idempotent
 from hearth_kit.pagination import Pagination, page_body
-from hearth_kit.problems import PROBLEM_JSON, Problem
+from hearth_kit.problems import Problem
 from hearth_kit.routes import IdempotencyKey
-from hearth_kit.runtime import Deps, Runtime
 
 from hearth_webhooks import domain, service
-from hearth_webhooks.config import Settings
+from hearth_webhooks.runtime import WebhooksDeps, WebhooksRuntime
 from hearth_webhooks.schemas import (
     DeliveryDoc,
     DeliveryList,
@@ -30,31 +30,18 @@ from hearth_webhooks.schemas import (
     ReplayDoc,
     ReplayIn,
 )
-from hearth_webhooks.sealing import secret_box
 from hearth_webhooks.sender import destination_problem
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = api_router(prefix="/v1/webhooks", tags=["webhooks"])
 
 
-def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {PROBLEM_JSON: {"schema": {"type": "object"}}}}
+# 401/404/422/429 are documented by the kit's router; these are the problems our own checks add.
+_FORBIDDEN = problems(403)
 
 
-_Responses = dict[int | str, dict[str, Any]]
-_NOT_FOUND: _Responses = {404: _problem("No such endpoint or delivery in the caller's org")}
-_INVALID: _Responses = {422: _problem("Invalid input (field problems in `errors`)")}
-_FORBIDDEN: _Responses = {403: _problem("The caller's role is read-only")}
-
-
-def _settings(deps: Runtime) -> Settings:
-    settings = deps.settings
-    assert isinstance(settings, Settings)
-    return settings
-
-
-async def _check_url(deps: Runtime, url: str) -> None:
+async def _check_url(deps: WebhooksRuntime, url: str) -> None:
     """The URL's shape, then where it leads: private and other special addresses are refused when saved."""
-    settings = _settings(deps)
+    settings = deps.settings
     problem = domain.url_problem(url, allow_http=settings.http_allowed) or await destination_problem(
         url, allowlist=domain.parse_networks(settings.ssrf_allowlist))
     if problem:
@@ -66,13 +53,13 @@ def _endpoint_json(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post("/endpoints", status_code=201, response_model=EndpointSecretDoc, operation_id="createWebhookEndpoint",
-             responses={**_INVALID, **_FORBIDDEN})
-async def create_endpoint(body: EndpointIn, principal: CurrentPrincipal, deps: Deps,
+             responses=_FORBIDDEN)
+async def create_endpoint(body: EndpointIn, principal: CurrentPrincipal, deps: WebhooksDeps,
                           idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """Create an endpoint; the answer carries its signing secret, shown this once."""
     principal.require_write()
     await _check_url(deps, body.url)
-    box = secret_box(deps)
+    box = deps.state
     async with deps.db.transaction(org_id=principal.org_id) as conn:
 
         async def create() -> tuple[int, Any]:
@@ -83,27 +70,28 @@ async def create_endpoint(body: EndpointIn, principal: CurrentPrincipal, deps: D
                                            request_body=body.model_dump(mode="json"), create=create)
     # The stored replay answer never holds the secret: it is read (and unsealed) afresh each time.
     secret = await service.current_secret(deps.db, principal=principal, endpoint_id=doc["data"]["id"], box=box)
-    return JSONResponse({"data": {**doc["data"], "secret": secret}}, status_code=status)
+    return JSONResponse({"data": {**doc["data"], "secret": secret}}, status_code=status,
+                        headers={"Location": f"/v1/webhooks/endpoints/{doc['data']['id']}"})
 
 
 @router.get("/endpoints", response_model=EndpointList, operation_id="listWebhookEndpoints")
-async def list_endpoints(principal: CurrentPrincipal, deps: Deps, page: Pagination) -> dict[str, Any]:
+async def list_endpoints(principal: CurrentPrincipal, deps: WebhooksDeps, page: Pagination) -> dict[str, Any]:
     """The org's endpoints, newest first."""
     items, total = await service.list_endpoints(deps.db, principal=principal, page=page)
     return page_body(items, total=total, params=page)
 
 
 @router.get("/endpoints/{endpoint_id}", response_model=EndpointDoc, operation_id="getWebhookEndpoint",
-            responses=_NOT_FOUND)
-async def get_endpoint(endpoint_id: str, principal: CurrentPrincipal, deps: Deps) -> dict[str, Any]:
+            )
+async def get_endpoint(endpoint_id: str, principal: CurrentPrincipal, deps: WebhooksDeps) -> dict[str, Any]:
     """One endpoint (without its secret)."""
     return {"data": await service.get_endpoint(deps.db, principal=principal, endpoint_id=endpoint_id)}
 
 
 @router.patch("/endpoints/{endpoint_id}", response_model=EndpointDoc, operation_id="updateWebhookEndpoint",
-              responses={**_NOT_FOUND, **_INVALID, **_FORBIDDEN})
+              responses=_FORBIDDEN)
 async def patch_endpoint(endpoint_id: str, body: EndpointPatch, principal: CurrentPrincipal,
-                         deps: Deps) -> dict[str, Any]:
+                         deps: WebhooksDeps) -> dict[str, Any]:
     """Change an endpoint; `{"status": "enabled"}` turns a disabled one back on."""
     principal.require_write()
     if body.url is not None:
@@ -112,33 +100,33 @@ async def patch_endpoint(endpoint_id: str, body: EndpointPatch, principal: Curre
 
 
 @router.delete("/endpoints/{endpoint_id}", status_code=204, operation_id="deleteWebhookEndpoint",
-               responses={**_NOT_FOUND, **_FORBIDDEN})
-async def delete_endpoint(endpoint_id: str, principal: CurrentPrincipal, deps: Deps) -> Response:
+               responses=_FORBIDDEN)
+async def delete_endpoint(endpoint_id: str, principal: CurrentPrincipal, deps: WebhooksDeps) -> Response:
     """Delete an endpoint with its delivery log."""
     await service.delete_endpoint(deps.db, principal=principal, endpoint_id=endpoint_id)
     return Response(status_code=204)
 
 
 @router.post("/endpoints/{endpoint_id}/rotate-secret", response_model=EndpointSecretDoc,
-             operation_id="rotateWebhookEndpointSecret", responses={**_NOT_FOUND, **_FORBIDDEN})
-async def rotate_secret(endpoint_id: str, principal: CurrentPrincipal, deps: Deps) -> dict[str, Any]:
+             operation_id="rotateWebhookEndpointSecret", responses=_FORBIDDEN)
+async def rotate_secret(endpoint_id: str, principal: CurrentPrincipal, deps: WebhooksDeps) -> dict[str, Any]:
     """A new secret, shown once; the old one keeps signing beside it for 24 hours (two signatures sent)."""
-    doc = await service.rotate_secret(deps.db, principal=principal, endpoint_id=endpoint_id, box=secret_box(deps),
-                                      overlap_seconds=_settings(deps).rotation_overlap_seconds)
+    doc = await service.rotate_secret(deps.db, principal=principal, endpoint_id=endpoint_id, box=deps.state,
+                                      overlap_seconds=deps.settings.rotation_overlap_seconds)
     return {"data": doc}
 
 
 @router.post("/endpoints/{endpoint_id}/test", status_code=202, response_model=DeliveryDoc,
-             operation_id="testWebhookEndpoint", responses={**_NOT_FOUND, **_FORBIDDEN})
-async def send_test(endpoint_id: str, principal: CurrentPrincipal, deps: Deps) -> dict[str, Any]:
+             operation_id="testWebhookEndpoint", responses=_FORBIDDEN)
+async def send_test(endpoint_id: str, principal: CurrentPrincipal, deps: WebhooksDeps) -> dict[str, Any]:
     """Queue a ping event (`hearth.webhook_endpoint.ping.v1`) to this endpoint."""
     return {"data": await service.send_test(deps.db, principal=principal, endpoint_id=endpoint_id)}
 
 
 @router.get("/endpoints/{endpoint_id}/deliveries", response_model=DeliveryList,
-            operation_id="listWebhookDeliveries", responses={**_NOT_FOUND, **_INVALID})
+            operation_id="listWebhookDeliveries")
 async def list_deliveries(
-    endpoint_id: str, principal: CurrentPrincipal, deps: Deps, page: Pagination,
+    endpoint_id: str, principal: CurrentPrincipal, deps: WebhooksDeps, page: Pagination,
     status: Annotated[DeliveryStatus | None, Query(description="pending, succeeded or failed")] = None,
     event_type: Annotated[str | None, Query(max_length=200, pattern=r"^[a-z0-9_.]+$",
                                             description="Only this event type")] = None,
@@ -154,15 +142,15 @@ async def list_deliveries(
 
 @router.post("/deliveries/{delivery_id}/retry", status_code=202, response_model=DeliveryDoc,
              operation_id="retryWebhookDelivery",
-             responses={**_NOT_FOUND, **_FORBIDDEN, 409: _problem("The delivery is still queued")})
-async def retry_delivery(delivery_id: str, principal: CurrentPrincipal, deps: Deps) -> dict[str, Any]:
+             responses=problems(403, 409))
+async def retry_delivery(delivery_id: str, principal: CurrentPrincipal, deps: WebhooksDeps) -> dict[str, Any]:
     """Attempt a finished delivery again now, with the same webhook-id."""
     return {"data": await service.retry_delivery(deps.db, principal=principal, delivery_id=delivery_id)}
 
 
 @router.post("/endpoints/{endpoint_id}/replay", status_code=202, response_model=ReplayDoc,
-             operation_id="replayWebhookEndpoint", responses={**_NOT_FOUND, **_INVALID, **_FORBIDDEN})
-async def replay(endpoint_id: str, body: ReplayIn, principal: CurrentPrincipal, deps: Deps) -> dict[str, Any]:
+             operation_id="replayWebhookEndpoint", responses=_FORBIDDEN)
+async def replay(endpoint_id: str, body: ReplayIn, principal: CurrentPrincipal, deps: WebhooksDeps) -> dict[str, Any]:
     """Deliver again everything from a time (`since`) or a sequence number (`from_sequence`) on: no cap,
     paced by the endpoint's rate limit, each with its original webhook-id and sequence."""
     return {"data": await service.replay(deps.db, principal=principal, endpoint_id=endpoint_id, body=body)}

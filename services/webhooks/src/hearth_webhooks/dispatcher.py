@@ -15,7 +15,6 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 from hearth_contracts.webhooks import WebhookEndpointDisabled
@@ -23,13 +22,13 @@ from hearth_kit.db import Database
 from hearth_kit.ids import new_id
 from hearth_kit.logging import get_logger
 from hearth_kit.outbox import append
-from hearth_kit.runtime import Runtime
 from prometheus_client import Counter, Histogram
 
 from hearth_webhooks import domain, repository
 from hearth_webhooks.config import Settings
 from hearth_webhooks.repository import AttemptRow
-from hearth_webhooks.sealing import SecretBox, secret_box
+from hearth_webhooks.runtime import WebhooksRuntime
+from hearth_webhooks.sealing import SecretBox
 from hearth_webhooks.sender import AttemptResult, Sender
 
 log = get_logger(__name__)
@@ -290,7 +289,6 @@ async def _announce_disabled(conn: asyncpg.Connection, endpoint: asyncpg.Record,
                                               disabled_at=endpoint["updated_at"]))
 
 
-async def delivery_job(runtime: Runtime) -> None:
+async def delivery_job(runtime: WebhooksRuntime) -> None:
     """Background job: this replica's dispatcher."""
-    settings: Any = runtime.settings
-    await Dispatcher(runtime.db, settings, secret_box(runtime)).run()
+    await Dispatcher(runtime.db, runtime.settings, runtime.state).run()

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from hearth_kit.runtime import Runtime
 
 _SEALED = "fernet:"
 
@@ -31,12 +28,3 @@ class SecretBox:
         except InvalidToken as exc:
             raise RuntimeError("an endpoint secret cannot be decrypted with the configured keys") from exc
 
-
-def secret_box(runtime: Runtime) -> SecretBox:
-    """The service's box, built once from its settings."""
-    box = runtime.extras.get("secret_box")
-    if box is None:
-        settings: Any = runtime.settings
-        box = runtime.extras["secret_box"] = SecretBox(settings.secret_encryption_keys)
-    assert isinstance(box, SecretBox)
-    return box

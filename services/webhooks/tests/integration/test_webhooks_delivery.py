@@ -128,7 +128,7 @@ async def test_an_ordered_endpoint_holds_back_only_the_failing_subject(
     def plan(n: int) -> tuple[int, dict[str, str], float]:
         nonlocal attempts_of_first
         last = receiver.at(path)[-1]
-        if last.event["subject"] == stuck_sensor and last.event["sequence"] == "1":
+        if last.event["subject"] == stuck_sensor and int(last.event["sequence"]) == 1:
             attempts_of_first += 1
             return (500 if attempts_of_first <= 2 else 200), {}, 0.0
         return 200, {}, 0.0
@@ -141,11 +141,11 @@ async def test_an_ordered_endpoint_holds_back_only_the_failing_subject(
     _, _, free_payload = alert_event(org_id, sensor_id=free_sensor)
     await produce(producer, free_payload, key=free_sensor)
     got = await receiver.wait(path, 6)
-    order = [(r.event["subject"], r.event["sequence"]) for r in got]
+    order = [(r.event["subject"], int(r.event["sequence"])) for r in got]
     stuck = [seq for subject, seq in order if subject == stuck_sensor]
-    assert stuck == ["1", "1", "1", "2", "3"]  # later events of the subject waited for the first
+    assert stuck == [1, 1, 1, 2, 3]  # later events of the subject waited for the first
     # the other subject was not held back behind the failing one
-    assert order.index((free_sensor, "1")) < order.index((stuck_sensor, "2"))
+    assert order.index((free_sensor, 1)) < order.index((stuck_sensor, 2))
 
 
 async def test_a_receiver_down_for_a_while_gets_everything_in_order_per_subject(
@@ -168,6 +168,6 @@ async def test_a_receiver_down_for_a_while_gets_everything_in_order_per_subject(
     for sensor in sensors:
         firsts: list[str] = []
         for r in receiver.at(path):
-            if r.event["subject"] == sensor and r.event["sequence"] not in firsts:
-                firsts.append(r.event["sequence"])
-        assert firsts == ["1", "2", "3", "4"]
+            if r.event["subject"] == sensor and int(r.event["sequence"]) not in firsts:
+                firsts.append(int(r.event["sequence"]))
+        assert firsts == [1, 2, 3, 4]

@@ -62,6 +62,13 @@ def load_secrets(path: Path) -> dict[str, Any]:
         if "auth_key_encryption_key" not in doc:  # secrets written before this key existed
             doc["auth_key_encryption_key"] = _fernet_key()
             path.write_text(json.dumps(doc, indent=2))
+        if "webhooks_secret_encryption_key" not in doc:
+            doc["webhooks_secret_encryption_key"] = _fernet_key()
+            path.write_text(json.dumps(doc, indent=2))
+        added = [n for n, spec in services().items() if "replica_of" not in spec and n not in doc["db_passwords"]]
+        if added:  # services declared after the secrets were first written
+            doc["db_passwords"].update({n: secrets.token_hex(16) for n in added})
+            path.write_text(json.dumps(doc, indent=2))
         return doc
     sys.path.insert(0, str(REPO / "libs" / "kit" / "src"))
     from hearth_kit.auth import SigningKey
@@ -72,6 +79,7 @@ def load_secrets(path: Path) -> dict[str, Any]:
         "gateway_signing_key_pem": key.private_pem(),
         "gateway_signing_kid": key.kid,
         "auth_key_encryption_key": _fernet_key(),
+        "webhooks_secret_encryption_key": _fernet_key(),
         "db_passwords": {name: secrets.token_hex(16) for name in services() if "replica_of" not in services()[name]},
     }
     path.write_text(json.dumps(doc, indent=2))
@@ -125,6 +133,11 @@ def service_env(name: str, spec: dict[str, Any], *, admin_db: str, kafka: str, s
     if name == "auth-token":
         env[f"{p}ADMIN_KEY"] = sec["admin_key"]
         env[f"{p}KEY_ENCRYPTION_KEYS"] = json.dumps([sec["auth_key_encryption_key"]])
+    if name == "webhooks":
+        env[f"{p}SECRET_ENCRYPTION_KEYS"] = json.dumps([sec["webhooks_secret_encryption_key"]])
+        # a local receiver (tests, a developer's laptop) is on loopback; prod allowlists nothing by default
+        local = env[f"{p}ENVIRONMENT"] in ("dev", "test")
+        env[f"{p}SSRF_ALLOWLIST"] = os.environ.get(f"{p}SSRF_ALLOWLIST", '["127.0.0.0/8"]' if local else "[]")
     if name == "gateway":
         env.update({
             f"{p}ADMIN_KEY": sec["admin_key"],

@@ -56,7 +56,7 @@ CREATE TABLE deliveries (
     UNIQUE (endpoint_id, event_id),
     UNIQUE (endpoint_id, sequence)
 );
-CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX deliveries_due ON deliveries (endpoint_id, next_attempt_at, sequence) WHERE status = 'pending';
 CREATE INDEX deliveries_pending_subject ON deliveries (endpoint_id, subject, sequence) WHERE status = 'pending';
 CREATE INDEX deliveries_endpoint_created ON deliveries (endpoint_id, created_at DESC, sequence DESC);
 SELECT enable_org_rls('deliveries');

@@ -181,21 +181,21 @@ async def due_candidates(conn: asyncpg.Connection, *, skip_endpoints: list[str],
                          limit: int) -> list[Candidate]:
     """Due deliveries of enabled endpoints, oldest first, at most `per_endpoint` each.
 
-    Endpoints without a free slot are skipped before ranking, so a slow endpoint's backlog never crowds
-    out another endpoint's rows. On an ordered endpoint a delivery waits while an earlier one of the same
+    Endpoints without a free slot are skipped, and each endpoint contributes at most `per_endpoint` rows
+    (an index probe each, not a sort of the whole backlog), so a slow endpoint's backlog never crowds out
+    another endpoint's rows. On an ordered endpoint a delivery waits while an earlier one of the same
     subject is still pending (only that subject is held back).
     """
     rows = await fetch_many(
         conn,
-        "SELECT id, endpoint_id, max_concurrency, rate_limit FROM ("
-        " SELECT d.id, d.endpoint_id, d.next_attempt_at, e.max_concurrency, e.rate_limit,"
-        "  row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.sequence) AS rn"
-        " FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id"
-        " WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND e.status = 'enabled'"
-        "  AND NOT (d.endpoint_id = ANY($1::text[]))"
+        "SELECT c.id, e.id AS endpoint_id, e.max_concurrency, e.rate_limit FROM endpoints e"
+        " CROSS JOIN LATERAL (SELECT d.id, d.next_attempt_at FROM deliveries d"
+        "  WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()"
         "  AND (NOT e.ordered OR NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.endpoint_id = d.endpoint_id"
         "   AND p.subject = d.subject AND p.status = 'pending' AND p.sequence < d.sequence))"
-        ") c WHERE rn <= $2 ORDER BY next_attempt_at LIMIT $3",
+        "  ORDER BY d.next_attempt_at, d.sequence LIMIT $2) c"
+        " WHERE e.status = 'enabled' AND NOT (e.id = ANY($1::text[]))"
+        " ORDER BY c.next_attempt_at LIMIT $3",
         skip_endpoints, per_endpoint, limit)
     return [Candidate(r["id"], r["endpoint_id"], r["max_concurrency"], r["rate_limit"]) for r in rows]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Query, Response
@@ -29,6 +29,7 @@ from hearth_webhooks.schemas import (
     EventTypeList,
     ReplayDoc,
     ReplayIn,
+    to_utc,
 )
 from hearth_webhooks.sender import destination_problem
 
@@ -133,8 +134,12 @@ async def list_deliveries(
     since: Annotated[datetime | None, Query(description="Only deliveries queued at or after (RFC 3339)")] = None,
 ) -> dict[str, Any]:
     """An endpoint's deliveries, newest first, each with every attempt (status, latency, 1 KB excerpt)."""
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
+    if since is not None:
+        try:
+            since = to_utc(since)
+        except ValueError as exc:
+            raise Problem(422, "since is out of range", slug="invalid-since",
+                          errors=[{"field": "since", "message": str(exc)}]) from exc
     items, total = await service.list_deliveries(deps.db, principal=principal, endpoint_id=endpoint_id, page=page,
                                                  status=status, event_type=event_type, since=since)
     return page_body(items, total=total, params=page)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -143,7 +143,17 @@ class ReplayIn(BaseModel):
     def _one(self) -> ReplayIn:
         if (self.since is None) == (self.from_sequence is None):
             raise ValueError("give exactly one of since or from_sequence")
+        if self.since is not None:
+            self.since = to_utc(self.since)
         return self
+
+
+def to_utc(value: datetime) -> datetime:
+    """The instant in UTC (naive taken as UTC); ValueError for instants outside the representable range."""
+    try:
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except OverflowError as exc:
+        raise ValueError("time out of range") from exc
 
 
 class Replay(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -210,8 +210,7 @@ async def replay(db: Database, *, principal: Principal, endpoint_id: str, body: 
     async with db.transaction(org_id=principal.org_id) as conn:
         if await repository.get_endpoint(conn, _endpoint_id(endpoint_id)) is None:
             raise not_found("endpoint", endpoint_id)
-        since = body.since.astimezone(UTC) if body.since is not None else None
-        queued = await repository.replay(conn, endpoint_id=endpoint_id, since=since,
+        queued = await repository.replay(conn, endpoint_id=endpoint_id, since=body.since,
                                          from_sequence=body.from_sequence)
         await repository.notify_dispatcher(conn)
     return {"endpoint_id": endpoint_id, "queued": queued}

@@ -110,10 +110,12 @@ async def test_bad_patch_replay_and_filters(hooks: ServiceHarness, receiver: Rec
         resp = await hooks.client.patch(url, json=body, headers=h)
         assert resp.status_code == 422, (body, resp.text)
     for body in ({}, {"since": "2026-01-01T00:00:00Z", "from_sequence": 1}, {"since": "yesterday"},
-                 {"since": "2026-01-01T00:00:00"}, {"from_sequence": 0}, {"from_sequence": 10**30}):
+                 {"since": "2026-01-01T00:00:00"}, {"from_sequence": 0}, {"from_sequence": 10**30},
+                 {"since": "0001-01-01T00:00:00+01:00"}, {"since": "9999-12-31T23:00:00-05:00"}):
         resp = await hooks.client.post(f"{url}/replay", json=body, headers=h)
         assert resp.status_code == 422, (body, resp.text)
-    for params in ({"status": "weird"}, {"since": "nope"}, {"event_type": "x\x00"}, {"limit": 1000}):
+    for params in ({"status": "weird"}, {"since": "nope"}, {"event_type": "x\x00"}, {"limit": 1000},
+                   {"since": "0001-01-01T00:00:00+01:00"}, {"since": "9999-12-31T23:00:00-05:00"}):
         resp = await hooks.client.get(f"{url}/deliveries", params=params, headers=h)
         assert resp.status_code == 422, (params, resp.text)
     assert (await hooks.client.get(url, headers=h)).json()["data"]["updated_at"] == endpoint["updated_at"]

@@ -180,7 +180,7 @@ async def run(bench: Bench, args: argparse.Namespace) -> None:
     await bench.endpoint(org, "/latency")
     await bench.produce(org, args.latency_events, per_second=args.latency_rate)
     stats = await bench.wait_count(["/latency"], args.latency_events)
-    lat = [x * 1000 for x in stats["/latency"]["latencies"]]
+    lat = [x * 1000 for x in stats.get("/latency", {}).get("latencies", [])] or [float("nan")]
     print(f"latency produced → first attempt ({len(lat)} events at {args.latency_rate:.0f}/s): "
           f"p50 {pct(lat, 50):.0f} ms, p99 {pct(lat, 99):.0f} ms, max {max(lat):.0f} ms")
 
@@ -195,9 +195,10 @@ async def run(bench: Bench, args: argparse.Namespace) -> None:
         t0 = time.time()
         await bench.produce(org, args.isolation_events)
         stats = await bench.wait_count([fast], args.isolation_events)
-        rates[label] = stats[fast]["count"] / max(stats[fast]["last"] - t0, 1e-9)
+        got = stats.get(fast, {"count": 0, "last": t0 + 1})
+        rates[label] = got["count"] / max(got["last"] - t0, 1e-9)
         print(f"fast endpoint {label}: {rates[label]:.0f} deliveries/s")
-    print(f"  ratio (beside slow ÷ alone): {rates['beside a 10 s endpoint'] / rates['alone']:.2f}")
+    print(f"  ratio (beside slow ÷ alone): {rates['beside a 10 s endpoint'] / max(rates['alone'], 1e-9):.2f}")
 
 
 def parse() -> argparse.Namespace:

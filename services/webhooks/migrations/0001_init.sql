@@ -75,12 +75,15 @@ CREATE TABLE attempts (
 CREATE INDEX attempts_delivery ON attempts (delivery_id, attempted_at);
 SELECT enable_org_rls('attempts');
 
--- Wakes the dispatcher the moment new deliveries commit (NOTIFY is delivered on commit only).
+-- Wakes the dispatcher the moment new deliveries commit (NOTIFY is delivered on commit only); a fan-out
+-- that matched no endpoint inserts nothing and wakes nobody.
 CREATE FUNCTION deliveries_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify(TG_TABLE_SCHEMA || '_deliveries', '');
+    IF EXISTS (SELECT 1 FROM new_rows) THEN
+        PERFORM pg_notify(TG_TABLE_SCHEMA || '_deliveries', '');
+    END IF;
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER deliveries_notify AFTER INSERT ON deliveries
+CREATE TRIGGER deliveries_notify AFTER INSERT ON deliveries REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION deliveries_notify();

@@ -27,6 +27,10 @@ class Settings(ServiceSettings):
     # new key in front, re-seal, drop the old). Empty: secrets stored in clear (dev only; prod refuses).
     secret_encryption_keys: list[str] = Field(default_factory=list)
 
+    # Members per consumer group in this replica (each takes a share of the topic's partitions, so fan-out
+    # runs that many events at once while keeping per-partition order).
+    consumers_per_topic: int = Field(default=3, ge=1, le=12)
+
     # Delivery
     retry_schedule: list[float] = Field(default_factory=lambda: list(SVIX_RETRY_SCHEDULE))
     retry_jitter: float = Field(default=0.2, ge=0, le=0.5)

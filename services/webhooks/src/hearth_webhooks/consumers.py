@@ -35,9 +35,12 @@ def _keeping_raw(handler: Callable[[KafkaMessage], Awaitable[None]]) -> Callable
 
 
 def wire(broker: KafkaBroker, runtime: Runtime) -> None:
-    """One subscriber (and consumer group) per topic, so a busy topic never waits behind another."""
+    """A consumer group per topic, so a busy topic never waits behind another, with several members in
+    this replica, so fan-out (bound by database round trips) runs for several partitions at once."""
+    members: int = getattr(runtime.settings, "consumers_per_topic", 1)
     for topic in consumed_topics():
-        handler = idempotent_consumer(db=runtime.db, consumer=CONSUMER, handle=_fan_out,
-                                      dead_letters=runtime.dead_letters)
-        broker.subscriber(topic.name, group_id=f"webhooks-{topic.name}", ack_policy=CONSUMER_ACK_POLICY,
-                          auto_offset_reset="earliest")(_keeping_raw(handler))
+        for _ in range(members):
+            handler = idempotent_consumer(db=runtime.db, consumer=CONSUMER, handle=_fan_out,
+                                          dead_letters=runtime.dead_letters)
+            broker.subscriber(topic.name, group_id=f"webhooks-{topic.name}", ack_policy=CONSUMER_ACK_POLICY,
+                              auto_offset_reset="earliest")(_keeping_raw(handler))

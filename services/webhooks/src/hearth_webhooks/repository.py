@@ -83,14 +83,24 @@ async def rotate_secret(conn: asyncpg.Connection, endpoint_id: str, *, sealed_se
 
 # --- fan-out: one event → deliveries ---------------------------------------------------------------------
 
-async def take_sequences(conn: asyncpg.Connection, *, event_type: str) -> list[tuple[str, int]]:
-    """The org's enabled endpoints subscribed to this type, each with its next sequence number taken."""
-    rows = await fetch_many(
-        conn,
-        "UPDATE endpoints SET last_sequence = last_sequence + 1"
+async def fan_out(conn: asyncpg.Connection, *, event_id: str, org_id: str, event_type: str, subject: str,
+                  payload: bytes) -> int:
+    """One statement: every enabled, subscribed endpoint of the org (RLS) takes its next sequence number and
+    gets a delivery; the event is stored only if some endpoint wants it. Returns how many were queued.
+
+    The webhook-id is derived from (endpoint, event), so a redelivered record can never mint a second one.
+    """
+    return int(await conn.fetchval(
+        "WITH targets AS ("
+        " UPDATE endpoints SET last_sequence = last_sequence + 1"
         " WHERE id IN (SELECT id FROM endpoints WHERE status = 'enabled' AND " + _SUBSCRIBED +
-        " ORDER BY id FOR UPDATE) RETURNING id, last_sequence", event_type)
-    return [(r["id"], int(r["last_sequence"])) for r in rows]
+        "  ORDER BY id FOR UPDATE) RETURNING id, last_sequence),"
+        " stored AS (INSERT INTO events (id, org_id, type, subject, payload)"
+        "  SELECT $2, $3, $1, $4, $5 WHERE EXISTS (SELECT 1 FROM targets) ON CONFLICT (id) DO NOTHING),"
+        " queued AS (INSERT INTO deliveries (id, org_id, endpoint_id, event_id, event_type, subject, sequence,"
+        "  next_attempt_at) SELECT 'msg_' || left(md5(t.id || ':' || $2), 26), $3, t.id, $2, $1, $4, t.last_sequence,"
+        "  now() FROM targets t ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING 1)"
+        " SELECT count(*) FROM queued", event_type, event_id, org_id, subject, payload))
 
 
 async def take_sequence(conn: asyncpg.Connection, endpoint_id: str) -> int:

@@ -147,15 +147,8 @@ async def send_test(db: Database, *, principal: Principal, endpoint_id: str) -> 
 
 async def fan_out(conn: asyncpg.Connection, *, envelope: Envelope, payload: bytes) -> int:
     """Queue one delivery of this event per subscribed endpoint of its org (RLS scopes to that org)."""
-    targets = await repository.take_sequences(conn, event_type=envelope.type)
-    if not targets:
-        return 0
-    await repository.insert_event(conn, event_id=envelope.id, org_id=envelope.orgid, event_type=envelope.type,
-                                  subject=envelope.subject, payload=payload)
-    await repository.insert_deliveries(
-        conn, org_id=envelope.orgid, event_id=envelope.id, event_type=envelope.type, subject=envelope.subject,
-        rows=[(new_id("msg"), endpoint_id, sequence) for endpoint_id, sequence in targets])
-    return len(targets)
+    return await repository.fan_out(conn, event_id=envelope.id, org_id=envelope.orgid, event_type=envelope.type,
+                                    subject=envelope.subject, payload=payload)
 
 
 # --- delivery log, retry, replay -------------------------------------------------------------------------

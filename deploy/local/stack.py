@@ -101,6 +101,9 @@ def service_env(name: str, spec: dict[str, Any], *, admin_db: str, kafka: str, s
         **simulator_urls(),
         **secret_env(name, p, sec),
     }
+    if name == "webhooks":  # a local receiver (tests, a laptop) is on loopback; prod allowlists nothing by default
+        local = env[f"{p}ENVIRONMENT"] in ("dev", "test")
+        env[f"{p}SSRF_ALLOWLIST"] = os.environ.get(f"{p}SSRF_ALLOWLIST", '["127.0.0.0/8"]' if local else "[]")
     url = {n: f"http://127.0.0.1:{s['port']}" for n, s in all_specs.items()}
     if name == "gateway":
         env.update({

@@ -28,6 +28,7 @@ def all_contracts() -> dict[str, type[EventData]]:
         maintenance,
         property,
         telemetry,
+        webhooks,
     )
 
     return dict(sorted(_REGISTRY.items()))

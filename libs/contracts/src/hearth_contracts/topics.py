@@ -21,6 +21,7 @@ ACCESS_COMMANDS = Topic("access.commands")
 TELEMETRY_READINGS = Topic("telemetry.readings", partitions=12)
 TELEMETRY_ALERTS = Topic("telemetry.alerts")
 BILLING_EVENTS = Topic("billing.events")
+WEBHOOKS_EVENTS = Topic("webhooks.events")
 
 ALL_TOPICS: tuple[Topic, ...] = (
     AUTH_EVENTS,
@@ -31,6 +32,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     TELEMETRY_READINGS,
     TELEMETRY_ALERTS,
     BILLING_EVENTS,
+    WEBHOOKS_EVENTS,
 )
 
 # A consumer parks a record it cannot handle on `<topic>.dlt` (one partition; see hearth_kit.messaging).

@@ -1,0 +1,223 @@
+"""Webhooks benchmark: deliveries per second to a local receiver, event produced → first attempt latency,
+and whether an endpoint answering in 10 s lowers another endpoint's rate.
+
+Figures, not assertions. The webhooks service runs in-process (its real lifespan: migrations, pool,
+consumers from real Kafka, the delivery workers); events are real CloudEvents produced to
+`telemetry.alerts`; the receiver is a separate process (aiohttp) on loopback, so its work does not share
+the service's event loop. Latency = arrival at the receiver minus the CloudEvent's `time` (set when produced).
+
+    .venv/bin/python bench/webhooks_bench.py [--events 4000] [--endpoints 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import httpx
+from aiohttp import web
+from hearth_contracts.envelope import to_cloudevent_bytes
+from hearth_contracts.telemetry import AlertRaised
+from hearth_contracts.topics import TELEMETRY_ALERTS
+from hearth_kit.ids import new_id
+from hearth_kit.messaging import new_producer
+from hearth_kit.testing import Infra, ServiceHarness, service_harness
+from hearth_kit.testing.plugin import unique_schema
+
+# --- the receiver (its own process) ---------------------------------------------------------------------
+
+
+def run_receiver(port: int) -> None:
+    """POST /<path>: 200 (after 10 s on paths starting /slow); GET /stats: per path count, first/last, latencies."""
+    stats: dict[str, dict[str, Any]] = {}
+
+    async def hit(request: web.Request) -> web.Response:
+        body = await request.read()
+        now = time.time()
+        event_time = datetime.fromisoformat(json.loads(body)["time"]).timestamp()
+        s = stats.setdefault(request.path, {"count": 0, "first": now, "last": now, "latencies": []})
+        s["count"] += 1
+        s["last"] = now
+        s["latencies"].append(now - event_time)
+        if request.path.startswith("/slow"):
+            await asyncio.sleep(10)
+        return web.Response(status=200)
+
+    async def read_stats(_request: web.Request) -> web.Response:
+        return web.json_response(stats)
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", hit)
+    app.router.add_get("/stats", read_stats)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+# --- the bench ------------------------------------------------------------------------------------------
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def alert(org_id: str) -> tuple[str, bytes]:
+    sensor = new_id("sen")
+    data = AlertRaised(alert_id=new_id("alr"), org_id=org_id, sensor_id=sensor, sensor_kind="temperature",
+                       building_id=new_id("bld"), severity="warning", condition="above", value=31.0, threshold=30.0,
+                       raised_at=datetime.now(UTC))
+    return sensor, to_cloudevent_bytes(event_id=new_id("evt"), source="hearth/telemetry", data=data, subject=sensor,
+                                       org_id=org_id, sequence=1)
+
+
+class Bench:
+    def __init__(self, hooks: ServiceHarness, infra: Infra, receiver_url: str) -> None:
+        self.hooks = hooks
+        self.infra = infra
+        self.receiver_url = receiver_url
+        self.http = httpx.AsyncClient(timeout=30)
+        self.producer = new_producer(infra.kafka_bootstrap, client_id="webhooks-bench")
+
+    async def endpoint(self, org: str, path: str, **fields: Any) -> None:
+        resp = await self.hooks.client.post("/v1/webhooks/endpoints", headers=self.hooks.headers(org_id=org),
+                                            json={"url": self.receiver_url + path, "event_types": ["hearth.alert.*"],
+                                                  **fields})
+        assert resp.status_code == 201, resp.text
+
+    async def produce(self, org: str, n: int, *, per_second: float | None = None) -> None:
+        futures = []
+        started = time.perf_counter()
+        for i in range(n):
+            key, payload = alert(org)
+            futures.append(await self.producer.send(TELEMETRY_ALERTS.name, payload, key=key.encode()))
+            if per_second is not None:
+                await asyncio.sleep(max(0.0, started + (i + 1) / per_second - time.perf_counter()))
+        await asyncio.gather(*futures)
+
+    async def stats(self) -> dict[str, Any]:
+        doc: dict[str, Any] = (await self.http.get(self.receiver_url + "/stats")).json()
+        return doc
+
+    async def wait_count(self, paths: list[str], count: int, timeout: float = 120) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            stats = await self.stats()
+            if all(stats.get(p, {}).get("count", 0) >= count for p in paths) or time.monotonic() > deadline:
+                return stats
+            await asyncio.sleep(0.2)
+
+
+async def _wait_up(url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(300):
+            try:
+                await client.get(url)
+                return
+            except httpx.TransportError:
+                await asyncio.sleep(0.1)
+    raise RuntimeError("the receiver did not start")
+
+
+async def main(args: argparse.Namespace) -> None:
+    infra = Infra(database_url=args.database_url, kafka_bootstrap=args.kafka, how="given")
+    port = 28990 + os.getpid() % 9
+    receiver = await asyncio.create_subprocess_exec(sys.executable, __file__, "--receiver", str(port))
+    schema = unique_schema("webhooks_bench")
+    env = {"HEARTH_WEBHOOKS_SSRF_ALLOWLIST": '["127.0.0.0/8"]', "HEARTH_WEBHOOKS_POLL_SECONDS": "0.1",
+           "HEARTH_WEBHOOKS_DB_POOL_MAX": "20", "HEARTH_WEBHOOKS_LOG_LEVEL": "WARNING",
+           "HEARTH_WEBHOOKS_MAX_IN_FLIGHT": "512"}
+    try:
+        await _wait_up(f"http://127.0.0.1:{port}/stats")
+        os.environ.update(env)
+        from hearth_webhooks.main import build_app
+
+        async with service_harness(infra, schema=schema, prefix="HEARTH_WEBHOOKS_", build_app=build_app,
+                                   monkeypatch_env=lambda k, v: os.environ.__setitem__(k, v)) as hooks:
+            bench = Bench(hooks, infra, f"http://127.0.0.1:{port}")
+            await bench.producer.start()
+            try:
+                await run(bench, args)
+            finally:
+                await bench.producer.stop()
+                await bench.http.aclose()
+    finally:
+        receiver.terminate()
+        await receiver.wait()
+        admin = await asyncpg.connect(args.database_url)
+        try:
+            await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            await admin.execute(f'DROP OWNED BY "hearth_{schema}"')
+            await admin.execute(f'DROP ROLE IF EXISTS "hearth_{schema}"')
+        finally:
+            await admin.close()
+
+
+async def run(bench: Bench, args: argparse.Namespace) -> None:
+    # 1. throughput: a backlog of events fanned out to several endpoints of one org
+    org = new_id("org")
+    paths = [f"/through{i}" for i in range(args.endpoints)]
+    for p in paths:
+        await bench.endpoint(org, p, max_concurrency=64)
+    started = time.time()
+    await bench.produce(org, args.events)
+    produced = time.time()
+    stats = await bench.wait_count(paths, args.events)
+    total = sum(stats[p]["count"] for p in paths)
+    first = min(stats[p]["first"] for p in paths)
+    last = max(stats[p]["last"] for p in paths)
+    print(f"throughput: {args.events} events x {args.endpoints} endpoints = {total} deliveries in "
+          f"{last - started:.1f} s from the first produce ({args.events / (produced - started):.0f} events/s produced)")
+    print(f"  deliveries/s (first → last arrival): {total / max(last - first, 1e-9):.0f}")
+
+    # 2. latency at a steady, moderate rate
+    org = new_id("org")
+    await bench.endpoint(org, "/latency")
+    await bench.produce(org, args.latency_events, per_second=args.latency_rate)
+    stats = await bench.wait_count(["/latency"], args.latency_events)
+    lat = [x * 1000 for x in stats.get("/latency", {}).get("latencies", [])] or [float("nan")]
+    print(f"latency produced → first attempt ({len(lat)} events at {args.latency_rate:.0f}/s): "
+          f"p50 {pct(lat, 50):.0f} ms, p99 {pct(lat, 99):.0f} ms, max {max(lat):.0f} ms")
+
+    # 3. isolation: an endpoint answering in 10 s beside a fast one, versus the fast one alone
+    rates = {}
+    for label, with_slow in (("alone", False), ("beside a 10 s endpoint", True)):
+        org = new_id("org")
+        fast = f"/fast-{label[:5]}"
+        await bench.endpoint(org, fast, max_concurrency=64)
+        if with_slow:
+            await bench.endpoint(org, "/slow", max_concurrency=64)
+        t0 = time.time()
+        await bench.produce(org, args.isolation_events)
+        stats = await bench.wait_count([fast], args.isolation_events)
+        got = stats.get(fast, {"count": 0, "last": t0 + 1})
+        rates[label] = got["count"] / max(got["last"] - t0, 1e-9)
+        print(f"fast endpoint {label}: {rates[label]:.0f} deliveries/s")
+    print(f"  ratio (beside slow ÷ alone): {rates['beside a 10 s endpoint'] / max(rates['alone'], 1e-9):.2f}")
+
+
+def parse() -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    p.add_argument("--receiver", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--database-url", default=os.environ.get("HEARTH_DATABASE_URL",
+                                                            "postgresql://hearth:hearth@127.0.0.1:15432/hearth"))
+    p.add_argument("--kafka", default=os.environ.get("HEARTH_KAFKA_BOOTSTRAP", "127.0.0.1:19092"))
+    p.add_argument("--events", type=int, default=4000)
+    p.add_argument("--endpoints", type=int, default=4)
+    p.add_argument("--latency-events", type=int, default=400)
+    p.add_argument("--latency-rate", type=float, default=40.0)
+    p.add_argument("--isolation-events", type=int, default=1500)
+    return p.parse_args()
+
+
+if __name__ == "__main__":
+    arguments = parse()
+    if arguments.receiver:
+        run_receiver(arguments.receiver)
+    else:
+        asyncio.run(main(arguments))

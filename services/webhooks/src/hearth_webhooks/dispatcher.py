@@ -1,0 +1,294 @@
+"""Delivery workers: claim due deliveries, post them within each endpoint's limits, record what happened.
+
+Any number of replicas may run this. A delivery is claimed by moving its `next_attempt_at` past a lease
+(rows chosen with FOR UPDATE SKIP LOCKED, so two workers never take the same one); the outcome is written
+in batches. A worker killed mid-delivery leaves the row due again once the lease passes, and the next
+attempt carries the same webhook-id. Limits (concurrency, rate) are per endpoint and per replica, and an
+endpoint at its limit is left out of the claim entirely, so a slow partner only ever holds its own slots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+from hearth_contracts.webhooks import WebhookEndpointDisabled
+from hearth_kit.db import Database
+from hearth_kit.ids import new_id
+from hearth_kit.logging import get_logger
+from hearth_kit.outbox import append
+from prometheus_client import Counter, Histogram
+
+from hearth_webhooks import domain, repository
+from hearth_webhooks.config import Settings
+from hearth_webhooks.repository import AttemptRow
+from hearth_webhooks.runtime import WebhooksRuntime
+from hearth_webhooks.sealing import SecretBox
+from hearth_webhooks.sender import AttemptResult, Sender
+
+log = get_logger(__name__)
+
+ATTEMPTS = Counter("hearth_webhook_attempts_total", "Delivery attempts by outcome", ["outcome"])
+ATTEMPT_SECONDS = Histogram("hearth_webhook_attempt_seconds", "Duration of delivery attempts")
+SOURCE = "hearth/webhooks"
+
+
+class TokenBucket:
+    """`rate` tokens a second, bursts of up to one second's worth."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = max(rate, 1.0)
+        self._at = time.monotonic()
+
+    def refill(self) -> float:
+        now = time.monotonic()
+        self.tokens = min(max(self.rate, 1.0), self.tokens + (now - self._at) * self.rate)
+        self._at = now
+        return self.tokens
+
+    def take(self) -> bool:
+        if self.refill() >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+    def seconds_to_next(self) -> float:
+        return max(0.0, (1.0 - self.refill()) / self.rate)
+
+
+@dataclass
+class _Claimed:
+    row: asyncpg.Record
+    result: AttemptResult | None = None
+
+
+class Dispatcher:
+    """One replica's delivery loop."""
+
+    def __init__(self, db: Database, settings: Settings, box: SecretBox) -> None:
+        self._db = db
+        self._settings = settings
+        self._box = box
+        self._allowlist = domain.parse_networks(settings.ssrf_allowlist)
+        self._sender = Sender(allowlist=self._allowlist, timeout_seconds=settings.request_timeout_seconds,
+                              max_connections=settings.max_in_flight)
+        self._wake = asyncio.Event()
+        self._in_flight: dict[str, int] = defaultdict(int)
+        self._claimed: dict[str, asyncio.Task[None]] = {}
+        self._buckets: dict[str, TokenBucket] = {}
+        self._caps: dict[str, int] = {}  # endpoints' max_concurrency as last seen
+        self._results: asyncio.Queue[tuple[asyncpg.Record, AttemptResult]] = asyncio.Queue()
+        self._secrets: dict[str, str] = {}
+        self._listener: asyncpg.Connection | None = None
+
+    async def run(self) -> None:
+        """Deliver until cancelled; then hand back what was claimed but not finished."""
+        await self._sender.start()
+        writer = asyncio.create_task(self._write_results(), name="webhook-results")
+        try:
+            while True:
+                await self._ensure_listener()
+                self._wake.clear()
+                try:
+                    full = await self._claim_and_send()
+                except (OSError, asyncpg.PostgresError) as exc:
+                    log.warning("claiming deliveries failed; retrying", error=repr(exc))
+                    await asyncio.sleep(1)
+                    continue
+                if not full:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self._settings.poll_seconds)
+                    # let a few completions and notifications gather, so one claim serves them all
+                    await asyncio.sleep(0.003)
+        finally:
+            await self._stop(writer)
+
+    async def _ensure_listener(self) -> None:
+        if self._listener is None or self._listener.is_closed():
+            conn = await asyncpg.connect(self._db.dsn)
+            await conn.add_listener(f"{self._db.schema}_deliveries", lambda *_: self._wake.set())
+            self._listener = conn
+
+    async def _stop(self, writer: asyncio.Task[None]) -> None:
+        unfinished = list(self._claimed)
+        for task in self._claimed.values():
+            task.cancel()
+        await asyncio.gather(*self._claimed.values(), return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._results.join(), timeout=5)
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await writer
+        if unfinished:  # due again at once instead of after the lease (a hard kill waits for the lease)
+            with contextlib.suppress(Exception):
+                async with self._db.system_transaction() as conn:
+                    await repository.release(conn, unfinished)
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+        await self._sender.close()
+
+    # --- claiming ---------------------------------------------------------------------------------------
+
+    def _capacity(self, endpoint_id: str, max_concurrency: int | None) -> int:
+        return (max_concurrency or self._settings.default_max_concurrency) - self._in_flight[endpoint_id]
+
+    async def _claim_and_send(self) -> bool:
+        """Claim what may be sent now; True when the claim was cut by the batch size (more may be due)."""
+        free = self._settings.max_in_flight - len(self._claimed)
+        if free <= 0:
+            return False
+        skip = [e for e, b in self._buckets.items() if b.refill() < 1.0]
+        default_cap = self._settings.default_max_concurrency
+        skip += [e for e, n in self._in_flight.items() if n >= self._caps.get(e, default_cap)]
+        limit = min(self._settings.claim_batch, free)
+        async with self._db.system_transaction() as conn:
+            candidates = await repository.due_candidates(conn, skip_endpoints=skip, per_endpoint=min(limit, 100),
+                                                         limit=limit)
+            picked: list[str] = []
+            taken: dict[str, int] = defaultdict(int)
+            for c in candidates:
+                self._caps[c.endpoint_id] = c.max_concurrency or self._settings.default_max_concurrency
+                if taken[c.endpoint_id] >= self._capacity(c.endpoint_id, c.max_concurrency):
+                    continue
+                if c.rate_limit is not None and not self._bucket(c.endpoint_id, c.rate_limit).take():
+                    continue
+                taken[c.endpoint_id] += 1
+                picked.append(c.delivery_id)
+            rows = await repository.claim(conn, delivery_ids=picked, lease_seconds=self._settings.lease_seconds) \
+                if picked else []
+        for row in rows:
+            self._in_flight[row["endpoint_id"]] += 1
+            self._claimed[row["id"]] = asyncio.create_task(self._deliver(row))
+        self._schedule_rate_wakeups(candidates, picked)
+        return len(candidates) >= limit and len(rows) > 0
+
+    def _bucket(self, endpoint_id: str, rate: int) -> TokenBucket:
+        bucket = self._buckets.get(endpoint_id)
+        if bucket is None or bucket.rate != rate:
+            bucket = self._buckets[endpoint_id] = TokenBucket(rate)
+        return bucket
+
+    def _schedule_rate_wakeups(self, candidates: list[repository.Candidate], picked: list[str]) -> None:
+        """Rate-limited rows left behind are due again when their bucket refills, not at the next poll."""
+        chosen = set(picked)
+        waits = [self._buckets[c.endpoint_id].seconds_to_next() for c in candidates
+                 if c.delivery_id not in chosen and c.endpoint_id in self._buckets]
+        if waits:
+            asyncio.get_running_loop().call_later(min(waits), self._wake.set)
+
+    # --- sending ----------------------------------------------------------------------------------------
+
+    def _open(self, sealed: str) -> str:
+        secret = self._secrets.get(sealed)
+        if secret is None:
+            if len(self._secrets) > 10_000:
+                self._secrets.clear()
+            secret = self._secrets[sealed] = self._box.open(sealed)
+        return secret
+
+    async def _deliver(self, row: asyncpg.Record) -> None:
+        try:
+            secrets_ = [self._open(row["secret"])]
+            if row["previous_secret"] is not None:
+                secrets_.append(self._open(row["previous_secret"]))
+            result = await self._sender.post(url=row["url"], msg_id=row["id"], sequence=row["sequence"],
+                                             body=bytes(row["payload"]), secrets_=secrets_)
+            ATTEMPT_SECONDS.observe(result.latency_ms / 1000)
+            self._results.put_nowait((row, result))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("delivery attempt crashed; it is retried after its lease", delivery_id=row["id"])
+        finally:
+            self._in_flight[row["endpoint_id"]] -= 1
+            if self._in_flight[row["endpoint_id"]] <= 0:
+                del self._in_flight[row["endpoint_id"]]
+            self._claimed.pop(row["id"], None)
+            self._wake.set()
+
+    # --- results ----------------------------------------------------------------------------------------
+
+    async def _write_results(self) -> None:
+        """Write outcomes in batches: whatever accumulated while the previous batch was being written."""
+        while True:
+            batch = [await self._results.get()]
+            while len(batch) < 2000 and not self._results.empty():
+                batch.append(self._results.get_nowait())
+            delay = 0.2
+            for tries in range(1, 11):
+                try:
+                    await self._record(batch)
+                    break
+                except (OSError, asyncpg.PostgresError) as exc:
+                    # Rows not recorded stay claimed until their lease ends, then are attempted again.
+                    log.warning("recording delivery outcomes failed", error=repr(exc), tries=tries)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5)
+            for _ in batch:
+                self._results.task_done()
+
+    def _attempt_row(self, row: asyncpg.Record, result: AttemptResult) -> AttemptRow:
+        outcome = domain.Outcome(result.status_code, result.retry_after)
+        retry_in = None
+        if outcome.succeeded:
+            state = "succeeded"
+        else:
+            retry_in = domain.retry_delay(failures=row["failures"] + 1, schedule=self._settings.retry_schedule,
+                                          jitter=self._settings.retry_jitter, outcome=outcome,
+                                          max_retry_after=self._settings.max_retry_after_seconds)
+            state = "failed" if retry_in is None else "pending"
+        ATTEMPTS.labels(state).inc()
+        return AttemptRow(new_id("atm"), row["id"], row["endpoint_id"], result.attempted_at, result.status_code,
+                          result.latency_ms, result.excerpt, result.error, state, retry_in)
+
+    async def _record(self, batch: list[tuple[asyncpg.Record, AttemptResult]]) -> None:
+        rows = [self._attempt_row(row, result) for row, result in batch]
+        healthy: set[str] = set()
+        failing: dict[str, datetime] = {}
+        gone: set[str] = set()
+        for attempt in rows:  # in completion order: the last word on an endpoint wins
+            if attempt.outcome == "succeeded":
+                healthy.add(attempt.endpoint_id)
+                failing.pop(attempt.endpoint_id, None)
+            else:
+                healthy.discard(attempt.endpoint_id)
+                failing.setdefault(attempt.endpoint_id, attempt.attempted_at)
+                if attempt.status_code == 410:
+                    gone.add(attempt.endpoint_id)
+        async with self._db.system_transaction() as conn:
+            await repository.record_attempts(conn, rows)
+            await repository.mark_endpoint_health(conn, healthy=sorted(healthy), failing=list(failing),
+                                                  failing_since=list(failing.values()))
+            disabled = []
+            if gone:
+                disabled += await repository.disable_endpoints(conn, endpoint_ids=sorted(gone), reason="gone")
+            if failing:
+                disabled += await repository.disable_endpoints(
+                    conn, endpoint_ids=sorted(failing), reason="failing",
+                    failing_for_seconds=self._settings.disable_after_seconds)
+            for endpoint in disabled:
+                await _announce_disabled(conn, endpoint, reason="gone" if endpoint["id"] in gone else "failing")
+        loop = asyncio.get_running_loop()
+        for retry_in in {a.retry_in for a in rows if a.retry_in is not None and a.retry_in < 60}:
+            loop.call_later(retry_in, self._wake.set)
+
+
+async def _announce_disabled(conn: asyncpg.Connection, endpoint: asyncpg.Record, *, reason: str) -> None:
+    log.warning("webhook endpoint disabled", endpoint_id=endpoint["id"], reason=reason)
+    await append(conn, source=SOURCE, subject=endpoint["id"], org_id=endpoint["org_id"],
+                 data=WebhookEndpointDisabled(endpoint_id=endpoint["id"], org_id=endpoint["org_id"],
+                                              url=endpoint["url"], reason=reason,
+                                              failing_since=endpoint["failing_since"],
+                                              disabled_at=endpoint["updated_at"]))
+
+
+async def delivery_job(runtime: WebhooksRuntime) -> None:
+    """Background job: this replica's dispatcher."""
+    await Dispatcher(runtime.db, runtime.settings, runtime.state).run()

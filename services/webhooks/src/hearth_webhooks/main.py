@@ -1,0 +1,37 @@
+"""Builds the webhooks service: routes, the fan-out consumers and the delivery workers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import FastAPI
+from hearth_kit.runtime import create_service, serve
+
+from hearth_webhooks.api import router
+from hearth_webhooks.config import Settings
+from hearth_webhooks.consumers import wire
+from hearth_webhooks.dispatcher import delivery_job
+from hearth_webhooks.sealing import SecretBox
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def build_app(settings: Settings | None = None) -> FastAPI:
+    """The ASGI app (used by uvicorn and by tests)."""
+    settings = settings or Settings()
+    return create_service(
+        settings=settings, migrations_dir=MIGRATIONS, routers=[router], consumers=wire, jobs=[delivery_job],
+        state=SecretBox(settings.secret_encryption_keys),
+        admin_database_url=os.environ.get("HEARTH_ADMIN_DATABASE_URL"),
+    )
+
+
+def run() -> None:
+    """Entry point: `hearth-webhooks`."""
+    settings = Settings()
+    serve(build_app(settings), settings)
+
+
+if __name__ == "__main__":
+    run()

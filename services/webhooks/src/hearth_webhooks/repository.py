@@ -1,0 +1,293 @@
+"""All SQL of the webhooks service."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from hearth_kit.db import fetch_many
+
+ENDPOINT_COLUMNS = ("id, url, description, event_types, ordered, rate_limit, max_concurrency, status, disabled_reason,"
+                    " failing_since, last_sequence, secret_rotated_at, created_at, updated_at")
+DELIVERY_COLUMNS = ("id, endpoint_id, event_id, event_type, subject, sequence, status, attempts, next_attempt_at,"
+                    " last_status_code, created_at, updated_at")
+_EDITABLE = frozenset({"url", "description", "event_types", "ordered", "rate_limit", "max_concurrency", "status"})
+
+# An endpoint subscribes to a type when one of its patterns is '*', the type itself, or 'prefix.*'.
+_SUBSCRIBED = ("EXISTS (SELECT 1 FROM unnest(event_types) AS p WHERE p = '*' OR p = $1"
+               " OR (right(p, 2) = '.*' AND starts_with($1, left(p, -1))))")
+
+
+# --- endpoints ------------------------------------------------------------------------------------------
+
+async def insert_endpoint(conn: asyncpg.Connection, *, endpoint_id: str, org_id: str, url: str, description: str,
+                          event_types: list[str], ordered: bool, rate_limit: int | None,
+                          max_concurrency: int | None, sealed_secret: str) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "INSERT INTO endpoints (id, org_id, url, description, event_types, ordered, rate_limit, max_concurrency,"
+        " secret) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING " + ENDPOINT_COLUMNS,
+        endpoint_id, org_id, url, description, event_types, ordered, rate_limit, max_concurrency, sealed_secret)
+    assert row is not None
+    return row
+
+
+async def get_endpoint(conn: asyncpg.Connection, endpoint_id: str, *, lock: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT " + ENDPOINT_COLUMNS + " FROM endpoints WHERE id = $1"
+                               + (" FOR UPDATE" if lock else ""), endpoint_id)
+
+
+async def get_secret(conn: asyncpg.Connection, endpoint_id: str) -> str | None:
+    value: str | None = await conn.fetchval("SELECT secret FROM endpoints WHERE id = $1", endpoint_id)
+    return value
+
+
+async def list_endpoints(conn: asyncpg.Connection, *, offset: int, limit: int) -> tuple[list[asyncpg.Record], int]:
+    rows = await fetch_many(conn, "SELECT " + ENDPOINT_COLUMNS + ", count(*) OVER () AS total FROM endpoints"
+                            " ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT $2", offset, limit)
+    total = int(rows[0]["total"]) if rows else int(await conn.fetchval("SELECT count(*) FROM endpoints"))
+    return rows, total
+
+
+async def update_endpoint(conn: asyncpg.Connection, endpoint_id: str, changes: dict[str, Any]) -> asyncpg.Record | None:
+    """Apply `changes` (editable columns only); enabling clears the disabled state and the failing run."""
+    names = [n for n in changes if n in _EDITABLE]
+    sets = [f"{n} = ${i + 2}" for i, n in enumerate(names)]
+    if changes.get("status") == "enabled":
+        sets += ["disabled_reason = NULL", "failing_since = NULL"]
+    sets.append("updated_at = now()")
+    return await conn.fetchrow(
+        f"UPDATE endpoints SET {', '.join(sets)} WHERE id = $1 RETURNING " + ENDPOINT_COLUMNS,
+        endpoint_id, *[changes[n] for n in names])
+
+
+async def delete_endpoint(conn: asyncpg.Connection, endpoint_id: str) -> bool:
+    """Delete the endpoint with its log: deliveries first, then the endpoint row — the order the delivery
+    workers lock them in, so a delete never deadlocks with a batch of outcomes being written."""
+    await conn.execute("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE endpoint_id = $1)",
+                       endpoint_id)
+    await conn.execute("DELETE FROM deliveries WHERE endpoint_id = $1", endpoint_id)
+    return await conn.fetchval("DELETE FROM endpoints WHERE id = $1 RETURNING 1", endpoint_id) is not None
+
+
+async def rotate_secret(conn: asyncpg.Connection, endpoint_id: str, *, sealed_secret: str,
+                        overlap_seconds: float) -> asyncpg.Record | None:
+    """The new secret signs from now on; the current one keeps signing beside it for the overlap."""
+    return await conn.fetchrow(
+        "UPDATE endpoints SET previous_secret = secret, secret = $2,"
+        " previous_secret_until = now() + make_interval(secs => $3), secret_rotated_at = now(), updated_at = now()"
+        " WHERE id = $1 RETURNING " + ENDPOINT_COLUMNS, endpoint_id, sealed_secret, overlap_seconds)
+
+
+# --- fan-out: one event → deliveries ---------------------------------------------------------------------
+
+async def fan_out(conn: asyncpg.Connection, *, event_id: str, org_id: str, event_type: str, subject: str,
+                  payload: bytes) -> int:
+    """One statement: every enabled, subscribed endpoint of the org (RLS) takes its next sequence number and
+    gets a delivery; the event is stored only if some endpoint wants it. Returns how many were queued.
+
+    The webhook-id is derived from (endpoint, event), so a redelivered record can never mint a second one.
+    """
+    return int(await conn.fetchval(
+        "WITH targets AS ("
+        " UPDATE endpoints SET last_sequence = last_sequence + 1"
+        " WHERE id IN (SELECT id FROM endpoints WHERE status = 'enabled' AND " + _SUBSCRIBED +
+        "  ORDER BY id FOR UPDATE) RETURNING id, last_sequence),"
+        " stored AS (INSERT INTO events (id, org_id, type, subject, payload)"
+        "  SELECT $2, $3, $1, $4, $5 WHERE EXISTS (SELECT 1 FROM targets) ON CONFLICT (id) DO NOTHING),"
+        " queued AS (INSERT INTO deliveries (id, org_id, endpoint_id, event_id, event_type, subject, sequence,"
+        "  next_attempt_at) SELECT 'msg_' || left(md5(t.id || ':' || $2), 26), $3, t.id, $2, $1, $4, t.last_sequence,"
+        "  now() FROM targets t ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING 1)"
+        " SELECT count(*) FROM queued", event_type, event_id, org_id, subject, payload))
+
+
+async def take_sequence(conn: asyncpg.Connection, endpoint_id: str) -> int:
+    value = await conn.fetchval("UPDATE endpoints SET last_sequence = last_sequence + 1 WHERE id = $1"
+                                " RETURNING last_sequence", endpoint_id)
+    return int(value)
+
+
+async def insert_event(conn: asyncpg.Connection, *, event_id: str, org_id: str, event_type: str, subject: str,
+                       payload: bytes) -> None:
+    await conn.execute("INSERT INTO events (id, org_id, type, subject, payload) VALUES ($1, $2, $3, $4, $5)"
+                       " ON CONFLICT (id) DO NOTHING", event_id, org_id, event_type, subject, payload)
+
+
+async def insert_deliveries(conn: asyncpg.Connection, *, org_id: str, event_id: str, event_type: str, subject: str,
+                            rows: Sequence[tuple[str, str, int]]) -> None:
+    """(delivery id, endpoint id, sequence) rows, due at once."""
+    await conn.execute(
+        "INSERT INTO deliveries (id, org_id, endpoint_id, event_id, event_type, subject, sequence, next_attempt_at)"
+        " SELECT d, $4, e, $5, $6, $7, s, now() FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(d, e, s)"
+        " ON CONFLICT (endpoint_id, event_id) DO NOTHING",
+        [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], org_id, event_id, event_type, subject)
+
+
+# --- delivery log, retry, replay -------------------------------------------------------------------------
+
+async def list_deliveries(conn: asyncpg.Connection, *, endpoint_id: str, status: str | None, event_type: str | None,
+                          since: datetime | None, offset: int, limit: int) -> tuple[list[asyncpg.Record], int]:
+    where = ["endpoint_id = $1"]
+    args: list[Any] = [endpoint_id]
+    for column, op, value in (("status", "=", status), ("event_type", "=", event_type), ("created_at", ">=", since)):
+        if value is not None:
+            args.append(value)
+            where.append(f"{column} {op} ${len(args)}")
+    clause = " AND ".join(where)
+    rows = await fetch_many(
+        conn, f"SELECT {DELIVERY_COLUMNS}, count(*) OVER () AS total FROM deliveries WHERE {clause}"
+        f" ORDER BY sequence DESC OFFSET ${len(args) + 1} LIMIT ${len(args) + 2}", *args, offset, limit)
+    total = int(rows[0]["total"]) if rows else int(
+        await conn.fetchval(f"SELECT count(*) FROM deliveries WHERE {clause}", *args))
+    return rows, total
+
+
+async def attempts_for(conn: asyncpg.Connection, delivery_ids: list[str]) -> list[asyncpg.Record]:
+    return await fetch_many(
+        conn, "SELECT id, delivery_id, attempted_at, status_code, latency_ms, response_excerpt, error FROM attempts"
+        " WHERE delivery_id = ANY($1::text[]) ORDER BY attempted_at, id", delivery_ids)
+
+
+async def get_delivery(conn: asyncpg.Connection, delivery_id: str, *, lock: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT " + DELIVERY_COLUMNS + " FROM deliveries WHERE id = $1"
+                               + (" FOR UPDATE" if lock else ""), delivery_id)
+
+
+async def requeue_delivery(conn: asyncpg.Connection, delivery_id: str) -> asyncpg.Record | None:
+    """A finished delivery due again at once, at the start of the retry schedule."""
+    return await conn.fetchrow(
+        "UPDATE deliveries SET status = 'pending', failures = 0, next_attempt_at = now(), updated_at = now()"
+        " WHERE id = $1 AND status <> 'pending' RETURNING " + DELIVERY_COLUMNS, delivery_id)
+
+
+async def replay(conn: asyncpg.Connection, *, endpoint_id: str, since: datetime | None,
+                 from_sequence: int | None) -> int:
+    """Queue again every finished delivery of the endpoint from a time or a sequence on (same webhook-ids)."""
+    column, value = ("created_at", since) if since is not None else ("sequence", from_sequence)
+    done = await conn.execute(
+        "UPDATE deliveries SET status = 'pending', failures = 0, next_attempt_at = now(), updated_at = now()"
+        f" WHERE endpoint_id = $1 AND {column} >= $2 AND status <> 'pending'", endpoint_id, value)
+    return int(done.split()[-1])
+
+
+async def notify_dispatcher(conn: asyncpg.Connection) -> None:
+    """Wake the dispatchers (on commit) after deliveries were queued again."""
+    await conn.execute("SELECT pg_notify(current_schema() || '_deliveries', '')")
+
+
+# --- the dispatcher (cross-org: system transactions) -----------------------------------------------------
+
+@dataclass(frozen=True)
+class Candidate:
+    delivery_id: str
+    endpoint_id: str
+    max_concurrency: int | None
+    rate_limit: int | None
+
+
+async def due_candidates(conn: asyncpg.Connection, *, skip_endpoints: list[str], per_endpoint: int,
+                         limit: int) -> list[Candidate]:
+    """Due deliveries of enabled endpoints, oldest first, at most `per_endpoint` each.
+
+    Endpoints without a free slot are skipped, and each endpoint contributes at most `per_endpoint` rows
+    (an index probe each, not a sort of the whole backlog), so a slow endpoint's backlog never crowds out
+    another endpoint's rows. On an ordered endpoint a delivery waits while an earlier one of the same
+    subject is still pending (only that subject is held back).
+    """
+    rows = await fetch_many(
+        conn,
+        "SELECT c.id, e.id AS endpoint_id, e.max_concurrency, e.rate_limit FROM endpoints e"
+        " CROSS JOIN LATERAL (SELECT d.id, d.next_attempt_at FROM deliveries d"
+        "  WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()"
+        "  AND (NOT e.ordered OR NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.endpoint_id = d.endpoint_id"
+        "   AND p.subject = d.subject AND p.status = 'pending' AND p.sequence < d.sequence))"
+        "  ORDER BY d.next_attempt_at, d.sequence LIMIT $2) c"
+        " WHERE e.status = 'enabled' AND NOT (e.id = ANY($1::text[]))"
+        " ORDER BY c.next_attempt_at LIMIT $3",
+        skip_endpoints, per_endpoint, limit)
+    return [Candidate(r["id"], r["endpoint_id"], r["max_concurrency"], r["rate_limit"]) for r in rows]
+
+
+async def claim(conn: asyncpg.Connection, *, delivery_ids: list[str], lease_seconds: float) -> list[asyncpg.Record]:
+    """Take due deliveries for a lease (skipping rows another worker holds); with what sending them needs."""
+    return await fetch_many(
+        conn,
+        "WITH claimed AS ("
+        " UPDATE deliveries SET next_attempt_at = now() + make_interval(secs => $2)"
+        " WHERE id IN (SELECT id FROM deliveries WHERE id = ANY($1::text[]) AND status = 'pending'"
+        "  AND next_attempt_at <= now() FOR UPDATE SKIP LOCKED)"
+        " RETURNING id, org_id, endpoint_id, event_id, event_type, sequence, failures)"
+        " SELECT c.*, ev.payload, e.url, e.secret,"
+        "  CASE WHEN e.previous_secret_until > now() THEN e.previous_secret END AS previous_secret"
+        " FROM claimed c JOIN events ev ON ev.id = c.event_id JOIN endpoints e ON e.id = c.endpoint_id",
+        delivery_ids, lease_seconds)
+
+
+async def release(conn: asyncpg.Connection, delivery_ids: list[str]) -> None:
+    """Claimed deliveries a stopping worker did not finish: due again at once."""
+    await conn.execute("UPDATE deliveries SET next_attempt_at = now() WHERE id = ANY($1::text[])"
+                       " AND status = 'pending'", delivery_ids)
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    attempt_id: str
+    delivery_id: str
+    endpoint_id: str
+    attempted_at: datetime
+    status_code: int | None
+    latency_ms: float
+    excerpt: str | None
+    error: str | None
+    # what happens to the delivery: 'succeeded', 'failed' (given up) or 'pending' (retry after `retry_in`)
+    outcome: str
+    retry_in: float | None
+
+
+async def record_attempts(conn: asyncpg.Connection, rows: Sequence[AttemptRow]) -> None:
+    """The attempts of a batch and their deliveries' new state, in two statements."""
+    cols: dict[str, list[Any]] = {k: [] for k in (
+        "aid", "did", "at", "code", "lat", "exc", "err", "out", "retry")}
+    for r in rows:
+        for k, v in zip(cols, (r.attempt_id, r.delivery_id, r.attempted_at, r.status_code, r.latency_ms,
+                               r.excerpt, r.error, r.outcome, r.retry_in), strict=True):
+            cols[k].append(v)
+    args = (cols["aid"], cols["did"], cols["at"], cols["code"], cols["lat"], cols["exc"], cols["err"],
+            cols["out"], cols["retry"])
+    unnest = ("unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::float8[], $6::text[], $7::text[],"
+              " $8::text[], $9::float8[]) AS u(aid, did, at, code, lat, exc, err, out, retry)")
+    # A delivery deleted meanwhile (its endpoint was) simply has no row left to log against.
+    await conn.execute(
+        "INSERT INTO attempts (id, org_id, delivery_id, attempted_at, status_code, latency_ms, response_excerpt,"
+        " error) SELECT u.aid, d.org_id, u.did, u.at, u.code, u.lat, u.exc, u.err FROM " + unnest +
+        " JOIN deliveries d ON d.id = u.did", *args)
+    await conn.execute(
+        "UPDATE deliveries d SET status = u.out, attempts = d.attempts + 1, last_status_code = u.code,"
+        " failures = CASE WHEN u.out = 'succeeded' THEN 0 ELSE d.failures + 1 END,"
+        " next_attempt_at = CASE WHEN u.out = 'pending' THEN now() + make_interval(secs => u.retry) END,"
+        " updated_at = now() FROM " + unnest + " WHERE d.id = u.did AND d.status = 'pending'", *args)
+
+
+async def mark_endpoint_health(conn: asyncpg.Connection, *, healthy: list[str], failing: list[str],
+                               failing_since: list[datetime]) -> None:
+    """A success ends an endpoint's failing run; a failure starts one if none is running."""
+    if healthy:
+        await conn.execute("UPDATE endpoints SET failing_since = NULL WHERE id = ANY($1::text[])"
+                           " AND failing_since IS NOT NULL", healthy)
+    if failing:
+        await conn.execute(
+            "UPDATE endpoints e SET failing_since = u.since FROM unnest($1::text[], $2::timestamptz[]) AS u(id, since)"
+            " WHERE e.id = u.id AND e.failing_since IS NULL", failing, failing_since)
+
+
+async def disable_endpoints(conn: asyncpg.Connection, *, endpoint_ids: list[str], reason: str,
+                            failing_for_seconds: float | None = None) -> list[asyncpg.Record]:
+    """Disable enabled endpoints (those failing for long enough, when given); returns what was disabled."""
+    extra = "" if failing_for_seconds is None else " AND failing_since <= now() - make_interval(secs => $3)"
+    args: list[Any] = [endpoint_ids, reason] + ([] if failing_for_seconds is None else [failing_for_seconds])
+    return await fetch_many(
+        conn, "UPDATE endpoints SET status = 'disabled', disabled_reason = $2, updated_at = now()"
+        " WHERE id = ANY($1::text[]) AND status = 'enabled'" + extra +
+        " RETURNING id, org_id, url, failing_since, updated_at", *args)

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hearth_kit.ids import new_request_id
 from hearth_kit.problems import install_problem_handlers, problem_response
+from hearth_kit.rules import RejectNulInUrl
 
 REQUESTS = Counter("hearth_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
 LATENCY = Histogram(
@@ -109,6 +110,7 @@ def create_http_app(
                   openapi_url="/openapi.json" if openapi else None,
                   docs_url="/docs" if openapi else None, redoc_url="/redoc" if openapi else None)
     install_problem_handlers(app)
+    app.add_middleware(RejectNulInUrl)  # inner to the edge middleware: its 400 still gets a request id
     app.add_middleware(EdgeMiddleware, service=service, max_body_bytes=max_body_bytes)
     checks = readiness if readiness is not None else {}
     app.state.readiness = checks

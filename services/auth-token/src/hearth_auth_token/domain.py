@@ -12,6 +12,7 @@ from typing import Any, get_args
 
 from hearth_contracts.auth import KeyRole, Plan
 from hearth_kit.ids import new_id
+from hearth_kit.rules import Name
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 PLANS: tuple[str, ...] = get_args(Plan)
@@ -106,7 +107,7 @@ class OrgIn(BaseModel):
 
     model_config = _Strict
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
     plan: Plan = Field(description="Rate-limit plan: standard, professional, enterprise or test")
 
 
@@ -115,7 +116,7 @@ class ApiKeyIn(BaseModel):
 
     model_config = _Strict
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
     role: KeyRole
     scopes: list[str] = Field(default_factory=list, max_length=MAX_SCOPES)
 

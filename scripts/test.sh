@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: unit + integration + e2e against real Kafka and Postgres, started here and stopped on exit.
 #   - one Kafka and one Postgres for the whole run (.run/test, ports 15432/19092), fsync off;
-#   - a second copy of the platform (ports +10000, .run/test-platform) on that infra for the e2e tests.
+#   - a second copy of the platform (ports +10000, .run/test-platform) on that infra for the e2e tests,
+#     then the fuzz stage (tests-fuzz/run.py) against that same platform before it is stopped.
 # Usage: scripts/test.sh [unit|integration|e2e|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,4 +58,6 @@ if [ "$what" = e2e ] || [ "$what" = all ]; then
     HEARTH_PLAN_LIMITS='{"standard":1000,"professional":5000,"enterprise":null,"test":5}' \
     "$PY" deploy/local/stack.py up
   HEARTH_E2E_DEMO="$PWD/.run/test-platform/demo.json" run_pytest -q tests-e2e
+  echo "== fuzz (schemathesis over the gateway's merged OpenAPI; any 5xx fails)"
+  "$PY" tests-fuzz/run.py "$PWD/.run/test-platform/demo.json"
 fi

@@ -57,7 +57,7 @@ if [ "$what" = e2e ] || [ "$what" = all ]; then
   HEARTH_RUN_DIR="$PWD/.run/test-platform" HEARTH_PORT_OFFSET="${HEARTH_TEST_PORT_OFFSET:-10000}" HEARTH_ENVIRONMENT=test HEARTH_GATEWAY_REPLICAS=2 HEARTH_AUTH_TEMP_TOKEN_TTL_SECONDS=3 \
     HEARTH_PLAN_LIMITS='{"standard":1000,"professional":5000,"enterprise":null,"test":5}' \
     "$PY" deploy/local/stack.py up
-  HEARTH_E2E_DEMO="$PWD/.run/test-platform/demo.json" run_pytest -q tests-e2e
+  HEARTH_E2E_FAULTS=1 HEARTH_E2E_DEMO="$PWD/.run/test-platform/demo.json" run_pytest -q tests-e2e
   echo "== fuzz (schemathesis over the gateway's merged OpenAPI; any 5xx fails)"
   "$PY" tests-fuzz/run.py "$PWD/.run/test-platform/demo.json"
 fi

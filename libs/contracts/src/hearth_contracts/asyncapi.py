@@ -52,7 +52,14 @@ def build() -> dict[str, Any]:
     return {
         "asyncapi": "3.0.0",
         "info": {"title": "Hearth events", "version": "1.0.0",
-                 "description": "CloudEvents 1.0 (structured JSON) on Kafka; key = aggregate id."},
+                 "description": (
+                     "CloudEvents 1.0 (structured JSON) on Kafka; key = aggregate id. Delivery is at-least-once"
+                     " on the wire: producers publish through a transactional outbox and delete rows only after"
+                     " Kafka acked them (acks=all), so a crash between the ack and that commit re-sends at most"
+                     " one chunk of 100 events, with the same event id. Effects are exactly-once: consumers"
+                     " record each event id in an inbox in the same transaction as the effect and skip ids they"
+                     " have seen. Per-key order holds; `sequence` increases per aggregate, so a consumer can"
+                     " also tell a stale event from a new one.")},
         "channels": channels,
         "components": {"messages": messages},
     }

@@ -43,7 +43,8 @@ def main() -> int:
     operations = sum(1 for item in spec["paths"].values() for method in item if method in METHODS)
     per_operation = examples_per_operation(operations)
     print(f"fuzz: {operations} operations, {per_operation} examples each, seed {SEED}", flush=True)
-    report_dir = demo_path.parent / "fuzz-report"
+    report_dir = (demo_path.parent / "fuzz-report").resolve()
+    report_dir.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable, "-m", "schemathesis.cli", "run", schema_url,
         "--header", f"Authorization: Bearer {demo['api_key']}",
@@ -54,14 +55,14 @@ def main() -> int:
         "--generation-database", "none",
         "--suppress-health-check", "all",
         "--workers", "2",
-        "--request-timeout", "15",
+        "--request-timeout", "30",
         "--no-color",
         "--report", "junit", "--report-dir", str(report_dir),
     ]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "problem_checks",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
     started = time.monotonic()
-    code = subprocess.call(command, env=env)
+    code = subprocess.call(command, env=env, cwd=report_dir)  # schemathesis keeps its state in the cwd
     print(f"fuzz: finished in {time.monotonic() - started:.0f} s (exit {code})", flush=True)
     return code
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import time
 from typing import Any
 
 import pytest
+from hearth_kit.auth import INTERNAL_TOKEN_HEADER
 from hearth_kit.ids import new_id
 from hearth_kit.testing import ServiceHarness
+from hearth_kit.testing.services import TEST_SIGNER
 from property_helpers import building_body, lease_body, mk_building, mk_resident, mk_unit, unit_body
 
 pytestmark = pytest.mark.integration
@@ -86,3 +91,16 @@ async def test_a_lease_ending_in_year_9999_on_real_records_is_refused(prop: Serv
     assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "end_date"
     leases = await prop.client.get("/v1/leases", headers=prop.headers(org_id=org))
     assert leases.json()["meta"]["total"] == 0
+
+
+async def test_an_internal_token_claiming_es256_with_the_known_kid_is_a_401(prop: ServiceHarness) -> None:
+    def b64(doc: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(doc).encode()).rstrip(b"=").decode()
+
+    now = int(time.time())
+    claims = {"iss": TEST_SIGNER.issuer, "aud": TEST_SIGNER.audience, "iat": now, "exp": now + 60,
+              "sub": "key_x", "org": new_id("org"), "role": "admin", "scopes": []}
+    forged = ".".join([b64({"alg": "ES256", "kid": TEST_SIGNER.key.kid, "typ": "JWT"}), b64(claims), "c2ln" * 16])
+    resp = await prop.client.get("/v1/buildings", headers={INTERNAL_TOKEN_HEADER: forged})
+    assert resp.status_code == 401, resp.text
+    assert resp.headers["content-type"] == PROBLEM

@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from iso4217 import Currency as _Iso4217
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 # --- money -------------------------------------------------------------------------------------
@@ -86,8 +86,12 @@ def check_amount_for_currency(amount: Decimal, currency: str) -> None:
         raise ValueError(f"{currency} amounts have at most {allowed} decimals")
 
 
-Amount = Annotated[Decimal, BeforeValidator(parse_amount),
-                   Field(json_schema_extra={"type": "string", "pattern": _AMOUNT.pattern, "examples": ["850000.00"]})]
+AMOUNT_JSON_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "string", "pattern": f"^{_AMOUNT.pattern}$"}, {"type": "integer", "minimum": 0}],
+    "description": 'ASCII digits with at most one ".", e.g. "850000.00" (a whole JSON number is read the same way)',
+    "examples": ["850000.00"],
+}
+Amount = Annotated[Decimal, BeforeValidator(parse_amount), WithJsonSchema(AMOUNT_JSON_SCHEMA)]
 """A non-negative exact amount (pair with `Currency` and call `check_amount_for_currency` in the model)."""
 
 CurrencyCode = Annotated[str, BeforeValidator(parse_currency),

@@ -34,8 +34,9 @@ BUILDING = {"name": "Fault Tower", "type": "residential", "timezone": "UTC",
 def infra(script: str, action: str) -> None:
     """Run deploy/local/<script> on the platform's own infra (not an external database or broker)."""
     env = {k: v for k, v in os.environ.items() if k not in ("HEARTH_DATABASE_URL", "HEARTH_KAFKA_BOOTSTRAP")}
+    patience = int(os.environ.get("HEARTH_READY_TIMEOUT", "90")) + 30  # the scripts' own readiness wait
     subprocess.run(["bash", str(REPO / "deploy" / "local" / script), action], env=env, check=True,
-                   capture_output=True, timeout=120)
+                   capture_output=True, timeout=patience)
 
 
 @pytest.fixture(autouse=True)
@@ -69,12 +70,15 @@ async def test_postgres_down_is_503_with_retry_after_then_recovers_without_resta
     org = await new_org(gw, demo, plan="enterprise")
     h = bearer(org["key"])
     assert (await gw.post("/v1/buildings", json=BUILDING, headers=h)).status_code == 201
+    limited = bearer((await new_org(gw, demo, plan="professional"))["key"])  # counted in Postgres
+    assert (await gw.get("/v1/buildings", headers=limited)).status_code == 200
     answers: list[httpx.Response] = []
     infra("postgres.sh", "stop")
     try:
         for _ in range(10):
             answers.append(await gw.get("/v1/buildings", headers=h))
             answers.append(await gw.post("/v1/buildings", json=BUILDING, headers=h))
+            answers.append(await gw.get("/v1/buildings", headers=limited))
         for resp in answers:
             assert_unavailable(resp)
         assert any(r.json()["type"].endswith("/database-unavailable") for r in answers)

@@ -20,8 +20,8 @@ _PLAIN_VALUE = re.compile(r"[A-Za-z0-9_\-]{0,100}")
 SYSTEM_SETTING = "hearth.system"
 # A request waits at most this long for a pooled connection, or for a new one to connect, then gets a
 # 503 with Retry-After (kit problem handlers) instead of hanging while Postgres is down or saturated.
-ACQUIRE_TIMEOUT_SECONDS = 5.0
-CONNECT_TIMEOUT_SECONDS = 5.0
+ACQUIRE_TIMEOUT_SECONDS = 10.0
+CONNECT_TIMEOUT_SECONDS = 10.0
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:

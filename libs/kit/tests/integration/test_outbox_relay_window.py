@@ -14,7 +14,7 @@ from hearth_contracts.topics import PROPERTY_EVENTS
 from hearth_kit import outbox
 from hearth_kit.db import Database, provision_service_database, role_dsn
 from hearth_kit.ids import new_id
-from hearth_kit.messaging import new_producer
+from hearth_kit.messaging import ensure_topics, new_producer
 from hearth_kit.migrate import kit_migrations, migrate
 from hearth_kit.testing import EventReader, Infra
 from hearth_kit.testing.plugin import unique_schema
@@ -61,6 +61,7 @@ async def db(infra: Infra) -> AsyncIterator[Database]:
 
 
 async def test_a_crash_mid_batch_resends_at_most_one_chunk(infra: Infra, db: Database) -> None:
+    await ensure_topics(infra.kafka_bootstrap, [PROPERTY_EVENTS])
     org = new_id("org")
     async with db.transaction(org_id=org) as conn:
         for i in range(BACKLOG):

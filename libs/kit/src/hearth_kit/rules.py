@@ -17,6 +17,7 @@ the field. Why these rules:
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from datetime import date
@@ -59,6 +60,7 @@ def decimal_places(value: Decimal) -> int:
     return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
+@functools.lru_cache(maxsize=512)
 def minor_units(currency: str) -> int:
     """The number of decimals of an ISO 4217 currency (JPY 0, EUR 2, KWD 3); ValueError if unknown."""
     try:
@@ -113,6 +115,9 @@ def _visible(ch: str) -> bool:
 def clean_text(value: str, *, multiline: bool) -> str:
     """Trimmed text with no NUL, no other control characters (tab and line breaks allowed in multi-line
     text), no bidi controls, and at least one visible character; ValueError otherwise."""
+    trimmed = value.strip()
+    if value.isprintable() and (trimmed or not value):
+        return trimmed  # the common case, at C speed: no control, format or separator but ' ' at all
     for ch in value:
         if ch == "\x00":
             raise ValueError("text must not contain NUL characters")
@@ -122,7 +127,6 @@ def clean_text(value: str, *, multiline: bool) -> str:
             raise ValueError(f"text must not contain control characters (U+{ord(ch):04X})")
         if unicodedata.category(ch) == "Cs":
             raise ValueError("text must not contain unpaired surrogates")
-    trimmed = value.strip()
     if value and not any(_visible(ch) for ch in trimmed):
         raise ValueError("text must contain at least one visible character")
     return trimmed

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: unit + integration + e2e against real Kafka and Postgres, started here and stopped on exit.
 #   - one Kafka and one Postgres for the whole run (.run/test, ports 15432/19092), fsync off;
-#   - a second copy of the platform (ports +10000, .run/test-platform) on that infra for the e2e tests.
+#   - a second copy of the platform (ports +10000, .run/test-platform) on that infra for the e2e tests,
+#     then the fuzz stage (tests-fuzz/run.py) against that same platform before it is stopped.
 # Usage: scripts/test.sh [unit|integration|e2e|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,5 +71,7 @@ if [ "$what" = e2e ] || [ "$what" = all ]; then
   echo "== e2e tests (through the gateway of a running platform)"
   HEARTH_RUN_DIR="$PWD/.run/test-platform" HEARTH_PORT_OFFSET="${HEARTH_TEST_PORT_OFFSET:-10000}" HEARTH_ENVIRONMENT=test HEARTH_GATEWAY_REPLICAS=2 HEARTH_AUTH_TEMP_TOKEN_TTL_SECONDS=40 \
     "$PY" deploy/local/stack.py up
-  HEARTH_E2E_DEMO="$PWD/.run/test-platform/demo.json" run_pytest -q tests-e2e
+  HEARTH_E2E_FAULTS=1 HEARTH_E2E_DEMO="$PWD/.run/test-platform/demo.json" run_pytest -q tests-e2e
+  echo "== fuzz (schemathesis over the gateway's merged OpenAPI; any 5xx fails)"
+  "$PY" tests-fuzz/run.py "$PWD/.run/test-platform/demo.json"
 fi

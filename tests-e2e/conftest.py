@@ -43,3 +43,8 @@ async def new_key(gw: httpx.AsyncClient, admin_key: str, *, role: str) -> dict[s
     resp = await gw.post("/v1/api-keys", json={"name": f"{role} key", "role": role}, headers=bearer(admin_key))
     assert resp.status_code == 201, resp.text
     return dict(resp.json()["data"])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fault tests (they stop and start the platform's infra) run after every other e2e test."""
+    items.sort(key=lambda item: item.get_closest_marker("faults") is not None)

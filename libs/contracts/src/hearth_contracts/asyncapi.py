@@ -122,8 +122,15 @@ def build() -> dict[str, Any]:
     return {
         "asyncapi": "3.1.0",
         "info": {"title": "Hearth events", "version": "1.0.0",
-                 "description": "CloudEvents 1.0 on Kafka in structured mode (one JSON document per record, "
-                                "header content-type: application/cloudevents+json); key = aggregate id."},
+                 "description": (
+                     "CloudEvents 1.0 on Kafka in structured mode (one JSON document per record, header"
+                     " content-type: application/cloudevents+json); key = aggregate id. Delivery is at-least-once"
+                     " on the wire: producers publish through a transactional outbox and delete rows only after"
+                     " Kafka acked them (acks=all), so a crash between the ack and that commit re-sends at most"
+                     " one chunk of 100 events, with the same event id. Effects are exactly-once: consumers"
+                     " record each event id in an inbox in the same transaction as the effect and skip ids they"
+                     " have seen. Per-key order holds; `sequence` increases per aggregate, so a consumer can"
+                     " also tell a stale event from a new one.")},
         "defaultContentType": STRUCTURED_CONTENT_TYPE,
         "servers": {
             "local": {"host": "127.0.0.1:9092", "protocol": "kafka",

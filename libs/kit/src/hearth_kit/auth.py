@@ -129,13 +129,13 @@ class InternalTokenVerifier:
         else:
             self._static = {k.key_id: k for k in jwt.PyJWKSet.from_json(jwks_source).keys if k.key_id}
 
-    def _key_for(self, token: str) -> Any:
+    def _key_for(self, token: str) -> jwt.PyJWK:
         if self._client is not None:
-            return self._client.get_signing_key_from_jwt(token).key
+            return self._client.get_signing_key_from_jwt(token)
         kid = jwt.get_unverified_header(token).get("kid")
-        if kid not in self._static:
+        if not isinstance(kid, str) or kid not in self._static:
             raise jwt.InvalidTokenError("unknown key id")
-        return self._static[kid].key
+        return self._static[kid]  # type: ignore[no-any-return]
 
     def verify(self, token: str) -> Principal:
         """The principal in a valid token; raises `Problem(401)` otherwise. With a JWKS URL, a key miss
@@ -144,11 +144,14 @@ class InternalTokenVerifier:
         if remembered is not None:
             return remembered
         try:
+            key = self._key_for(token)
+            # The key decides the algorithm, never the token's header: a header saying ES256 over an
+            # Ed25519 key made PyJWT raise TypeError (a 500) instead of refusing the token.
             claims = jwt.decode(
-                token, self._key_for(token), algorithms=["EdDSA", "ES256"], audience=self.audience,
+                token, key.key, algorithms=[key.algorithm_name], audience=self.audience,
                 issuer=self.issuer, options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             )
-        except (jwt.PyJWTError, ValueError) as exc:
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
             raise Problem(401, f"invalid internal token: {exc}", slug="unauthorized",
                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from exc
         role = claims.get("role")

@@ -18,6 +18,10 @@ Record = asyncpg.Record
 ORG_SETTING = "hearth.org_id"
 _PLAIN_VALUE = re.compile(r"[A-Za-z0-9_\-]{0,100}")
 SYSTEM_SETTING = "hearth.system"
+# A request waits at most this long for a pooled connection, or for a new one to connect, then gets a
+# 503 with Retry-After (kit problem handlers) instead of hanging while Postgres is down or saturated.
+ACQUIRE_TIMEOUT_SECONDS = 10.0
+CONNECT_TIMEOUT_SECONDS = 10.0
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
@@ -45,6 +49,7 @@ async def create_pool(dsn: str, *, schema: str, min_size: int = 2, max_size: int
         max_size=max_size,
         init=init_connection,
         reset=_transaction_state_only,
+        timeout=CONNECT_TIMEOUT_SECONDS,
         server_settings={"search_path": schema, "application_name": f"hearth-{schema}"},
     )
     assert pool is not None
@@ -89,7 +94,7 @@ class Database:
         transaction) instead of committing early.
         """
         plain = _PLAIN_VALUE.fullmatch(value) is not None
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as conn:
             await conn.execute(f"BEGIN; SELECT set_config('{setting}', '{value}', true)" if plain else "BEGIN")
             try:
                 if not plain:

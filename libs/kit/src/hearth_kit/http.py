@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hearth_kit.ids import new_request_id
 from hearth_kit.problems import install_problem_handlers, problem_response
+from hearth_kit.rules import RejectNulInUrl
 
 _REQUEST_LOG = logging.getLogger("hearth.request")
 
@@ -318,6 +319,7 @@ def create_http_app(
     _install_405(app)
     options = EdgeOptions(service=service, max_body_bytes=max_body_bytes)
     app.state.edge = options
+    app.add_middleware(RejectNulInUrl)  # inner to the edge middleware: its 400 still gets a request id
     app.add_middleware(EdgeMiddleware, options=options)
     checks = readiness if readiness is not None else {}
     app.state.readiness = checks

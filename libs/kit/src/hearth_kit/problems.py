@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -58,6 +59,17 @@ class Problem(Exception):
         self.extra = extra
 
 
+# What reaching Postgres can fail with while it is down, restarting or saturated: refused or reset
+# connections, a server shutting down or starting up, and a pool checkout or connect that timed out.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,        # incl. ConnectionDoesNotExistError, CannotConnectNowError
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, crash shutdown
+    asyncpg.InterfaceError,                 # "connection is closed", pool closing
+    ConnectionError,                        # refused / reset (OSError subclasses)
+    TimeoutError,                           # pool acquire or connect timed out
+)
+
+
 def not_found(kind: str, ident: str) -> Problem:
     """The 404 for a missing (or another org's) resource."""
     return Problem(404, f"{kind} {ident} not found", slug="not-found")
@@ -92,9 +104,16 @@ def problem_response(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
+# A 422 lists at most this many errors (40,000 unknown keys once made an answer 5.7x the request's size);
+# `errors_total` says how many there were.
+MAX_LISTED_ERRORS = 20
+# How long a client should wait before retrying when the database is unreachable.
+RETRY_AFTER_SECONDS = 2
+
+
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for err in exc.errors():
+    for err in exc.errors()[:MAX_LISTED_ERRORS]:
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
         if err.get("type") == "json_invalid":  # loc holds a character offset, not a field
             loc = []
@@ -133,9 +152,28 @@ def install_problem_handlers(app: FastAPI) -> None:
         if any(e["code"] == "json_invalid" for e in errors):
             return problem_response(request, status=400, detail="Request body is not valid JSON", slug="malformed-json",
                                     errors=errors)
-        fields = ", ".join(e["field"] for e in errors)
-        return problem_response(request, status=422, detail=f"Invalid fields: {fields}", slug="validation-error",
-                                errors=errors)
+        total = len(exc.errors())
+        fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
+        more = f" and {total - len(errors)} more" if total > len(errors) else ""
+        return problem_response(request, status=422, detail=f"Invalid fields: {fields}{more}"[:1000],
+                                slug="validation-error", errors=errors, errors_total=total)
+
+    @app.exception_handler(asyncpg.DataError)
+    async def _data(request: Request, exc: asyncpg.DataError) -> JSONResponse:
+        # SQLSTATE class 22: a value Postgres cannot hold or compare (NUL in text, a number past its
+        # column). The transaction rolled back, so nothing changed; the input was at fault, not us.
+        log.warning("input refused by the database", path=request.url.path, sqlstate=exc.sqlstate,
+                    error=str(exc)[:200])
+        return problem_response(request, status=422, detail="A value is out of range or not representable",
+                                slug="unrepresentable-value")
+
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable", path=request.url.path, error=repr(exc)[:200])
+        return problem_response(request, status=503, detail="The database is unavailable; retry shortly",
+                                slug="database-unavailable", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _unavailable)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

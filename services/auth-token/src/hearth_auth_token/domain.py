@@ -23,6 +23,7 @@ from hearth_contracts.auth import (
     parse_plan_limits,
 )
 from hearth_kit.ids import new_id
+from hearth_kit.rules import Name
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Plans, scopes and the platform identity are defined once in hearth_contracts.auth (the gateway enforces
@@ -89,7 +90,7 @@ class OrgIn(BaseModel):
 
     model_config = _Strict
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
     plan: Plan = Field(description="Rate-limit plan: standard, professional, enterprise or test")
 
 
@@ -98,7 +99,7 @@ class ApiKeyIn(BaseModel):
 
     model_config = _Strict
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
     role: KeyRole
     scopes: list[str] = Field(default_factory=list, max_length=MAX_SCOPES)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import date, timedelta
 from typing import Any
@@ -53,7 +54,7 @@ def seed(gateway_url: str, api_key: str) -> None:
     """Three buildings with units, four residents and three active leases, unless already there."""
     api = _Api(gateway_url, api_key)
     first = BUILDINGS[0]["name"]
-    if api.call("GET", "/v1/buildings?q=" + urllib.request.quote(first))["meta"]["total"]:
+    if api.call("GET", "/v1/buildings?q=" + urllib.parse.quote(first))["meta"]["total"]:
         return
     units: list[dict[str, Any]] = []
     for b, building in enumerate(BUILDINGS):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -11,6 +10,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from hearth_contracts.common import Address
 from hearth_kit.errors import BadRequest, InvalidInput
+from hearth_kit.rules import Amount, CurrencyCode, Day, Identifier, Name, Text, check_amount_for_currency
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 BuildingType = Literal["residential", "commercial", "mixed"]
@@ -37,11 +37,11 @@ class AddressIn(BaseModel):
 
     model_config = _Strict
 
-    line1: str = Field(min_length=1, max_length=200)
-    line2: str | None = Field(default=None, max_length=200)
-    city: str = Field(min_length=1, max_length=100)
-    region: str | None = Field(default=None, max_length=100)
-    postal_code: str | None = Field(default=None, max_length=20)
+    line1: Name = Field(min_length=1, max_length=200)
+    line2: Name | None = Field(default=None, max_length=200)
+    city: Name = Field(min_length=1, max_length=100)
+    region: Name | None = Field(default=None, max_length=100)
+    postal_code: Name | None = Field(default=None, max_length=20)
     country: str = Field(min_length=2, max_length=2, pattern="^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2")
 
     @field_validator("country")
@@ -65,7 +65,7 @@ class BuildingIn(BaseModel):
 
     model_config = _Strict
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
     type: BuildingType
     address: AddressIn
     timezone: str = Field(default="UTC", max_length=64, description="IANA time zone")
@@ -79,7 +79,7 @@ class BuildingPatch(BaseModel):
 
     model_config = _Strict
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Name | None = Field(default=None, min_length=1, max_length=200)
     type: BuildingType | None = None
     address: AddressIn | None = None
     timezone: str | None = Field(default=None, max_length=64)
@@ -111,13 +111,13 @@ class MoneyIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    amount: Decimal = Field(ge=0, max_digits=16, decimal_places=2, description='e.g. "850000.00"')
-    currency: str = Field(pattern="^[A-Za-z]{3}$", description="ISO 4217 code")
+    amount: Amount = Field(max_digits=16, decimal_places=2, description='e.g. "850000.00"')
+    currency: CurrencyCode
 
-    @field_validator("currency")
-    @classmethod
-    def _upper(cls, v: str) -> str:
-        return v.upper()
+    @model_validator(mode="after")
+    def _minor_units(self) -> MoneyIn:
+        check_amount_for_currency(self.amount, self.currency)
+        return self
 
 
 def money_out(amount: Decimal, currency: str) -> dict[str, str]:
@@ -133,8 +133,8 @@ class SizeIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    interior: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)
-    land: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)
+    interior: Amount | None = Field(default=None, max_digits=12, decimal_places=2)
+    land: Amount | None = Field(default=None, max_digits=12, decimal_places=2)
     unit: SizeUnit = "sqm"
 
 
@@ -147,19 +147,19 @@ class UnitFields(BaseModel):
 
     model_config = _Strict
 
-    name: str = Field(min_length=1, max_length=200)
-    unit_number: str | None = Field(default=None, min_length=1, max_length=50)
-    type: str | None = Field(default=None, max_length=100)
+    name: Name = Field(min_length=1, max_length=200)
+    unit_number: Name | None = Field(default=None, min_length=1, max_length=50)
+    type: Name | None = Field(default=None, max_length=100)
     status: UnitStatus = "available"
     bedrooms: int | None = Field(default=None, ge=0, le=100)
     bathrooms: Decimal | None = Field(default=None, ge=0, le=100, decimal_places=1)
     size: SizeIn | None = None
     price: MoneyIn
     features: list[str] = Field(default_factory=list, max_length=100)
-    floor_plan: str | None = Field(default=None, max_length=2000)
+    floor_plan: Name | None = Field(default=None, max_length=2000)
     gallery: list[str] = Field(default_factory=list, max_length=100)
     visibility: Visibility = "public"
-    assigned_agent: str | None = Field(default=None, max_length=64)
+    assigned_agent: Identifier | None = None
 
     _lists = field_validator("features", "gallery")(classmethod(lambda cls, v: _url_list(v)))
 
@@ -167,7 +167,7 @@ class UnitFields(BaseModel):
 class UnitIn(UnitFields):
     """The body of POST /v1/units; `property_id` (seed 003) is accepted for `building_id`."""
 
-    building_id: str = Field(min_length=1, max_length=64)
+    building_id: Identifier
 
     @model_validator(mode="before")
     @classmethod
@@ -184,8 +184,8 @@ class UnitIn(UnitFields):
 class UnitReplace(UnitFields):
     """The body of PUT /v1/units/{id}: every field; the building may be repeated but not changed."""
 
-    building_id: str | None = Field(default=None, max_length=64)
-    property_id: str | None = Field(default=None, max_length=64)
+    building_id: Identifier | None = None
+    property_id: Identifier | None = None
 
 
 class UnitPatch(BaseModel):
@@ -193,19 +193,19 @@ class UnitPatch(BaseModel):
 
     model_config = _Strict
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    unit_number: str | None = Field(default=None, min_length=1, max_length=50)
-    type: str | None = Field(default=None, max_length=100)
+    name: Name | None = Field(default=None, min_length=1, max_length=200)
+    unit_number: Name | None = Field(default=None, min_length=1, max_length=50)
+    type: Name | None = Field(default=None, max_length=100)
     status: UnitStatus | None = None
     bedrooms: int | None = Field(default=None, ge=0, le=100)
     bathrooms: Decimal | None = Field(default=None, ge=0, le=100, decimal_places=1)
     size: SizeIn | None = None
     price: MoneyIn | None = None
     features: list[str] | None = Field(default=None, max_length=100)
-    floor_plan: str | None = Field(default=None, max_length=2000)
+    floor_plan: Name | None = Field(default=None, max_length=2000)
     gallery: list[str] | None = Field(default=None, max_length=100)
     visibility: Visibility | None = None
-    assigned_agent: str | None = Field(default=None, max_length=64)
+    assigned_agent: Identifier | None = None
 
     @model_validator(mode="after")
     def _required_not_null(self) -> UnitPatch:
@@ -220,7 +220,7 @@ class BulkStatusIn(BaseModel):
 
     model_config = _Strict
 
-    unit_ids: list[str] = Field(min_length=1, max_length=MAX_BULK_STATUS)
+    unit_ids: list[Identifier] = Field(min_length=1, max_length=MAX_BULK_STATUS)
     status: UnitStatus
 
 
@@ -314,9 +314,9 @@ class AgentIn(BaseModel):
 
     model_config = _Strict
 
-    name: str = Field(min_length=1, max_length=200)
-    email: str | None = Field(default=None, max_length=254, pattern=_EMAIL)
-    phone: str | None = Field(default=None, max_length=40)
+    name: Name = Field(min_length=1, max_length=200)
+    email: Name | None = Field(default=None, max_length=254, pattern=_EMAIL)
+    phone: Name | None = Field(default=None, max_length=40)
 
 
 class AgentPatch(BaseModel):
@@ -324,9 +324,9 @@ class AgentPatch(BaseModel):
 
     model_config = _Strict
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    email: str | None = Field(default=None, max_length=254, pattern=_EMAIL)
-    phone: str | None = Field(default=None, max_length=40)
+    name: Name | None = Field(default=None, min_length=1, max_length=200)
+    email: Name | None = Field(default=None, max_length=254, pattern=_EMAIL)
+    phone: Name | None = Field(default=None, max_length=40)
 
     @model_validator(mode="after")
     def _name_not_null(self) -> AgentPatch:
@@ -340,9 +340,9 @@ class EmergencyContactIn(BaseModel):
 
     model_config = _Strict
 
-    name: str = Field(min_length=1, max_length=200)
-    phone: str = Field(min_length=1, max_length=40)
-    relationship: str | None = Field(default=None, max_length=50)
+    name: Name = Field(min_length=1, max_length=200)
+    phone: Name = Field(min_length=1, max_length=40)
+    relationship: Name | None = Field(default=None, max_length=50)
 
 
 class ResidentIn(BaseModel):
@@ -350,9 +350,9 @@ class ResidentIn(BaseModel):
 
     model_config = _Strict
 
-    name: str = Field(min_length=1, max_length=200)
-    email: str | None = Field(default=None, max_length=254, pattern=_EMAIL)
-    phone: str | None = Field(default=None, max_length=40)
+    name: Name = Field(min_length=1, max_length=200)
+    email: Name | None = Field(default=None, max_length=254, pattern=_EMAIL)
+    phone: Name | None = Field(default=None, max_length=40)
     emergency_contacts: list[EmergencyContactIn] = Field(default_factory=list, max_length=10)
     status: ResidentStatus = "active"
 
@@ -362,9 +362,9 @@ class ResidentPatch(BaseModel):
 
     model_config = _Strict
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    email: str | None = Field(default=None, max_length=254, pattern=_EMAIL)
-    phone: str | None = Field(default=None, max_length=40)
+    name: Name | None = Field(default=None, min_length=1, max_length=200)
+    email: Name | None = Field(default=None, max_length=254, pattern=_EMAIL)
+    phone: Name | None = Field(default=None, max_length=40)
     emergency_contacts: list[EmergencyContactIn] | None = Field(default=None, max_length=10)
     status: ResidentStatus | None = None
 
@@ -384,10 +384,10 @@ class LeaseIn(BaseModel):
 
     model_config = _Strict
 
-    unit_id: str = Field(min_length=1, max_length=64)
-    resident_ids: list[str] = Field(min_length=1, max_length=20)
-    start_date: date
-    end_date: date | None = None
+    unit_id: Identifier
+    resident_ids: list[Identifier] = Field(min_length=1, max_length=20)
+    start_date: Day
+    end_date: Day | None = None
     type: LeaseType = "fixed"
     rent: MoneyIn
     deposit: MoneyIn
@@ -409,8 +409,8 @@ class TerminateIn(BaseModel):
 
     model_config = _Strict
 
-    date: dt.date | None = Field(default=None, description="Effective date (default: today, building time)")
-    reason: str | None = Field(default=None, max_length=500)
+    date: Day | None = Field(default=None, description="Effective date (default: today, building time)")
+    reason: Text | None = Field(default=None, max_length=500)
 
 
 def local_today(timezone: str, *, now: datetime | None = None) -> date:

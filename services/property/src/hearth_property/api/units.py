@@ -34,10 +34,12 @@ from hearth_property.service.units import UNIT
 router = api_router(prefix="/v1", tags=["units"])
 
 Status = Annotated[UnitStatus | None, Query(description="Filter by status")]
-MinPrice = Annotated[Decimal | None, Query(ge=0, description="Minimum price amount")]
-MaxPrice = Annotated[Decimal | None, Query(ge=0, description="Maximum price amount")]
+# Bounded by the columns they filter (numeric(16,2) prices, numeric(12,2) sizes): past them a filter
+# cannot match anything and its bigint key would overflow (1e30 was a 500).
+MinPrice = Annotated[Decimal | None, Query(ge=0, lt=10**14, description="Minimum price amount")]
+MaxPrice = Annotated[Decimal | None, Query(ge=0, lt=10**14, description="Maximum price amount")]
 Bedrooms = Annotated[int | None, Query(ge=0, le=100, description="Exact number of bedrooms")]
-MinSize = Annotated[Decimal | None, Query(ge=0, description="Minimum interior size in square metres")]
+MinSize = Annotated[Decimal | None, Query(ge=0, lt=10**10, description="Minimum interior size in square metres")]
 VisibilityQ = Annotated[Visibility | None, Query(description="Filter by visibility")]
 AgentId = Annotated[str | None, Query(max_length=64, description="Filter by assigned agent")]
 SortQ = Annotated[str | None, Query(

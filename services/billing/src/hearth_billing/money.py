@@ -10,6 +10,7 @@ import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
+from hearth_contracts.common import Money
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 # ISO 4217 codes and their minor units (the common ones; others are refused until the kit's full table).
@@ -87,3 +88,8 @@ def quantize(amount: Decimal, currency: str) -> Decimal:
 def money_out(amount: Decimal, currency: str) -> dict[str, str]:
     """`{"amount": "1250.00", "currency": "USD"}`: exact, with the currency's decimals."""
     return {"amount": str(quantize(amount, currency)), "currency": currency}
+
+
+def event_money(amount: Decimal, currency: str) -> Money:
+    """Money for an event: exact, with the currency's decimals (not the column's four)."""
+    return Money(amount=quantize(amount, currency), currency=currency)

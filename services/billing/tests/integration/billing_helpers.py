@@ -105,9 +105,9 @@ async def ledger(h: ServiceHarness, org: str, lease_id: str) -> dict[str, Any]:
     return resp.json()  # type: ignore[no-any-return]
 
 
-async def pay(h: ServiceHarness, org: str, lease_id: str, amount: str, *, status: int = 201,
+async def pay(h: ServiceHarness, org: str, lease_id: str, amount: str, *, expect: int = 201,
               **over: Any) -> dict[str, Any]:
     body = {"lease_id": lease_id, "amount": {"amount": amount, "currency": "USD"}, "method": "bank_transfer", **over}
     resp = await h.client.post("/v1/payments", json=body, headers=h.headers(org_id=org))
-    assert resp.status_code == status, resp.text
+    assert resp.status_code == expect, resp.text
     return resp.json()  # type: ignore[no-any-return]

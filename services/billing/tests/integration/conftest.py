@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from hearth_billing.main import build_app
 from hearth_kit.testing import Infra, ServiceHarness, service_harness
 from hearth_kit.testing.plugin import unique_schema
-from hearth_billing.main import build_app
 
 
 @pytest.fixture(scope="module")

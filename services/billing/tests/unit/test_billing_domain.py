@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -184,7 +185,7 @@ def test_allocation_conserves_money(charges: list[Decimal], funds: list[Decimal]
     assert all(result.paid[c.id] <= c.amount for c in items)
     assert result.unapplied == 0 or paid == sum(charges, D(0))  # credit only once everything is paid
     # oldest first: a charge is touched only when every older one is fully paid
-    for older, newer in zip(items, items[1:], strict=False):
+    for older, newer in itertools.pairwise(items):
         assert result.paid[newer.id] == 0 or result.paid[older.id] == older.amount
     # what is still owed minus credit is the balance: charges - funds
     owed = sum((c.amount - result.paid[c.id] for c in items), D(0))

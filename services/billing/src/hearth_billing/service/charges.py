@@ -6,7 +6,6 @@ from typing import Any
 
 import asyncpg
 from hearth_contracts.billing import ChargeVoided
-from hearth_contracts.common import Money
 from hearth_kit import outbox
 from hearth_kit.auth import Principal
 from hearth_kit.db import Database
@@ -16,6 +15,7 @@ from hearth_kit.problems import Problem, not_found
 
 from hearth_billing import repository as repo
 from hearth_billing.models import ChargeIn, VoidIn
+from hearth_billing.money import event_money
 from hearth_billing.service.accounts import locked_account, same_currency, today_at
 from hearth_billing.service.allocation import rebalance
 from hearth_billing.service.postings import SOURCE, post_charges
@@ -62,7 +62,7 @@ async def void_charge(db: Database, *, principal: Principal, charge_id: str, bod
         await outbox.append(conn, source=SOURCE, subject=charge["lease_id"], org_id=principal.org_id,
                             traceparent=traceparent, data=ChargeVoided(
                                 charge_id=charge_id, org_id=principal.org_id, lease_id=charge["lease_id"],
-                                amount=Money(amount=charge["amount"], currency=charge["currency"]),
+                                amount=event_money(charge["amount"], charge["currency"]),
                                 reason=body.reason))
         await rebalance(conn, org_id=principal.org_id, lease_id=charge["lease_id"])
         after = await repo.get_charge(conn, charge_id)

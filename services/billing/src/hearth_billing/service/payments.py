@@ -7,7 +7,6 @@ from typing import Any
 
 import asyncpg
 from hearth_contracts.billing import PaymentRecorded, PaymentReversed
-from hearth_contracts.common import Money
 from hearth_kit import outbox
 from hearth_kit.auth import Principal
 from hearth_kit.db import Database
@@ -18,6 +17,7 @@ from hearth_kit.problems import Problem, not_found
 from hearth_billing import repository as repo
 from hearth_billing.domain import local_today
 from hearth_billing.models import FailIn, PaymentIn, ReverseIn
+from hearth_billing.money import event_money
 from hearth_billing.service.accounts import locked_account, same_currency, today_at, unknown_lease
 from hearth_billing.service.allocation import rebalance
 from hearth_billing.service.postings import SOURCE, post_charges
@@ -60,7 +60,7 @@ async def _complete(conn: asyncpg.Connection, payment: asyncpg.Record, acc: asyn
                         data=PaymentRecorded(
                             payment_id=payment["id"], org_id=payment["org_id"], resident_id=payment["resident_id"],
                             lease_id=payment["lease_id"],
-                            amount=Money(amount=payment["amount"], currency=payment["currency"]),
+                            amount=event_money(payment["amount"], payment["currency"]),
                             method=payment["method"], paid_at=payment["received_at"],
                             reference=payment["reference"]))
 
@@ -131,7 +131,7 @@ async def _reverse(conn: asyncpg.Connection, payment: asyncpg.Record, acc: async
                         data=PaymentReversed(
                             payment_id=payment["id"], org_id=payment["org_id"], resident_id=payment["resident_id"],
                             lease_id=payment["lease_id"],
-                            amount=Money(amount=payment["amount"], currency=payment["currency"]),
+                            amount=event_money(payment["amount"], payment["currency"]),
                             reversed_at=payment["reversed_at"], reason=body.reason, nsf_fee_charge_id=nsf_id))
     return payment
 

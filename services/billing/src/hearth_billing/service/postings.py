@@ -16,7 +16,6 @@ from typing import Any
 
 import asyncpg
 from hearth_contracts.billing import ChargePosted, LeaseOverdue
-from hearth_contracts.common import Money
 from hearth_contracts.envelope import Envelope, EventData
 from hearth_contracts.property import BuildingCreated, LeaseCreated
 from hearth_kit import outbox
@@ -39,6 +38,7 @@ from hearth_billing.domain import (
     rents_due,
     schedule,
 )
+from hearth_billing.money import event_money
 from hearth_billing.service.allocation import rebalance
 
 SOURCE = "hearth/billing"
@@ -58,7 +58,7 @@ def terms_of(acc: asyncpg.Record) -> LeaseTerms:
 def charge_event(row: asyncpg.Record) -> ChargePosted:
     return ChargePosted(
         charge_id=row["id"], org_id=row["org_id"], lease_id=row["lease_id"], kind=row["kind"],
-        amount=Money(amount=row["amount"], currency=row["currency"]), due_date=row["due_date"],
+        amount=event_money(row["amount"], row["currency"]), due_date=row["due_date"],
         period=row["period"].strftime("%Y-%m") if row["period"] else None, description=row["description"])
 
 
@@ -235,7 +235,7 @@ async def _overdue(conn: asyncpg.Connection, charge: asyncpg.Record, *, today: d
             await rebalance(conn, org_id=charge["org_id"], lease_id=charge["lease_id"])
     await outbox.append(conn, source=SOURCE, subject=charge["lease_id"], org_id=charge["org_id"], data=LeaseOverdue(
         lease_id=charge["lease_id"], org_id=charge["org_id"], charge_id=charge["id"],
-        overdue=Money(amount=owed, currency=charge["currency"]), due_date=charge["due_date"],
+        overdue=event_money(owed, charge["currency"]), due_date=charge["due_date"],
         late_fee_charge_id=fee_id))
 
 

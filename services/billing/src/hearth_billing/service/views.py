@@ -48,7 +48,8 @@ def ledger_view(row: asyncpg.Record) -> dict[str, Any]:
 
 
 def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value.normalize() if value == value.to_integral() else value)
+    """A stored setting as it was given: no trailing zeros from the column's scale, never an exponent."""
+    return None if value is None else format(value.normalize(), "f")
 
 
 def settings_view(row: asyncpg.Record | None) -> dict[str, Any]:

@@ -133,7 +133,8 @@ async def test_balance_is_charges_minus_payments_and_credits_plus_reversals(
         money = {"amount": f"{amount:.2f}", "currency": "USD"}
         if op in ("charge", "credit"):
             made = await ok(await bill.client.post("/v1/charges", json={
-                "lease_id": lease_id, "kind": "other" if op == "charge" else "credit", "amount": money}, headers=h), 201)
+                "lease_id": lease_id, "kind": "other" if op == "charge" else "credit", "amount": money},
+                headers=h), 201)
             posted.append((made["id"], amount, op))
             if op == "charge":
                 charges += amount

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from hearth_kit.auth import CurrentPrincipal
-from hearth_kit.pagination import Pagination, page_body
+from hearth_kit.pagination import PageParams, Pagination, page_body
 from hearth_kit.runtime import Deps
 
 from hearth_property.api.common import IdempotencyKey, create_once, traceparent
@@ -52,9 +52,23 @@ async def list_residents(principal: CurrentPrincipal, deps: Deps, page: Paginati
 
 
 @router.get("/residents/{resident_id}", tags=["residents"])
-async def get_resident(resident_id: str, principal: CurrentPrincipal, deps: Deps) -> dict[str, Any]:
-    """A resident with lease history and payment records."""
-    return {"data": await residents.get_resident(deps.db, principal=principal, resident_id=resident_id)}
+async def get_resident(
+    resident_id: str, principal: CurrentPrincipal, deps: Deps,
+    payments_page: Annotated[int, Query(ge=1, le=1_000_000, description="Page of payment records")] = 1,
+    payments_limit: Annotated[int, Query(ge=1, le=100, description="Payment records per page")] = 100,
+) -> dict[str, Any]:
+    """A resident with lease history and a page of payment records (`payments_meta` has the total)."""
+    page = PageParams(page=payments_page, limit=payments_limit)
+    return {"data": await residents.get_resident(deps.db, principal=principal, resident_id=resident_id,
+                                                 payments_page=page)}
+
+
+@router.delete("/residents/{resident_id}", status_code=204, tags=["residents"])
+async def delete_resident(resident_id: str, principal: CurrentPrincipal, deps: Deps, request: Request) -> Response:
+    """Delete a resident (409 while they hold an active or future lease)."""
+    await residents.delete_resident(deps.db, principal=principal, resident_id=resident_id,
+                                    traceparent=traceparent(request))
+    return Response(status_code=204)
 
 
 @router.put("/residents/{resident_id}", tags=["residents"])

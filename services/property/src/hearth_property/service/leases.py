@@ -35,6 +35,7 @@ from hearth_property.repository import buildings as building_repo
 from hearth_property.repository import leases as repo
 from hearth_property.repository import residents as resident_repo
 from hearth_property.repository import units as unit_repo
+from hearth_property.service.residents import follow_lease
 from hearth_property.service.views import lease_snapshot, lease_view, status_of, unit_snapshot
 
 SOURCE = "hearth/property"
@@ -63,6 +64,7 @@ async def _activate(conn: asyncpg.Connection, lease: asyncpg.Record, *, today: d
     await _set_unit_status(conn, unit_id=lease["unit_id"], status="rented", only_from=None,
                            org_id=lease["org_id"], traceparent=traceparent)
     await repo.set_announced(conn, lease["id"], "active")
+    await follow_lease(conn, lease_id=lease["id"], running=True, org_id=lease["org_id"], traceparent=traceparent)
     row = await _reload(conn, lease["id"])
     await outbox.append(conn, source=SOURCE, data=LeaseActivated(**lease_snapshot(row, today=today)),
                         subject=row["id"], org_id=row["org_id"], traceparent=traceparent)
@@ -74,6 +76,7 @@ async def _end(conn: asyncpg.Connection, lease: asyncpg.Record, *, today: date,
     await _set_unit_status(conn, unit_id=lease["unit_id"], status="available", only_from="rented",
                            org_id=lease["org_id"], traceparent=traceparent)
     await repo.set_announced(conn, lease["id"], "ended")
+    await follow_lease(conn, lease_id=lease["id"], running=False, org_id=lease["org_id"], traceparent=traceparent)
     row = await _reload(conn, lease["id"])
     reason = "terminated" if status_of(row, today=today) == "terminated" else "expired"
     await outbox.append(conn, source=SOURCE, data=LeaseEnded(**lease_snapshot(row, today=today), reason=reason),
@@ -121,7 +124,8 @@ async def create_lease(conn: asyncpg.Connection, *, principal: Principal, body: 
         "id": lease_id, "org_id": principal.org_id, "unit_id": body.unit_id, "building_id": unit["building_id"],
         "type": body.type, "start_date": body.start_date, "end_date": body.end_date,
         "rent_amount": body.rent.amount, "rent_currency": body.rent.currency,
-        "deposit_amount": body.deposit.amount, "deposit_currency": body.deposit.currency,
+        "deposit_amount": body.deposit.amount if body.deposit else 0,
+        "deposit_currency": body.deposit.currency if body.deposit else body.rent.currency,
         "payment_due_day": body.payment_due_day,
         # a lease entered after it already ended never changes its unit
         "announced": "ended" if status == "past" else "none",

@@ -70,9 +70,13 @@ async def record_payment(conn: asyncpg.Connection, *, principal: Principal, body
     """Record a payment from a resident (seed 002's Record Payment)."""
     acc = await _lease_for(conn, body)
     same_currency(acc, body.amount.currency)
+    payer = body.resident_id or (acc["resident_ids"][0] if acc["resident_ids"] else None)
+    if payer is None:
+        raise Problem(422, f"lease {acc['id']} has no resident on file: name the payer", slug="payer-required",
+                      errors=[{"field": "resident_id", "message": "required for this lease"}])
     payment = await repo.insert_payment(conn, {
         "id": new_id("pay"), "org_id": principal.org_id, "lease_id": acc["id"],
-        "resident_id": body.resident_id or acc["resident_ids"][0], "building_id": acc["building_id"],
+        "resident_id": payer, "building_id": acc["building_id"],
         "amount": body.amount.amount, "currency": acc["currency"], "method": body.method, "status": body.status,
         "received_at": body.received_at or datetime.now(UTC), "reference": body.reference, "memo": body.memo})
     if payment["status"] == "completed":

@@ -1,11 +1,13 @@
-"""Property service benchmark: filtered GET /v1/units over 100,000 units, and a 500-unit bulk create.
+"""Property service benchmark: filtered GET /v1/units over 100,000 units (or several sizes), and a bulk create.
 
 Figures, not assertions. The service runs in-process (its real lifespan: migrations, pool, outbox relay,
 consumers) and is called through an httpx ASGI client, so the numbers are the service's own latency
 plus a thin in-process HTTP layer, without a network hop. Seeding bypasses the API (INSERT ... SELECT
 generate_series as the service role). The schema and role are dropped at the end.
 
-    .venv/bin/python bench/property_bench.py [--database-url ADMIN_DSN] [--kafka HOST:PORT]
+    .venv/bin/python bench/property_bench.py [--units 100000,1000000] [--database-url ADMIN_DSN] [--kafka HOST:PORT]
+
+With several unit counts, each is seeded in its own schema and the growth of every shape's p99 is printed.
 """
 
 from __future__ import annotations
@@ -86,6 +88,16 @@ async def drop(args: argparse.Namespace, schema: str) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
+    """One run per unit count, then how each shape's p99 grew from the first count to the last."""
+    counts = [int(c) for c in str(args.units).split(",")]
+    results = [await one_size(args, units) for units in counts]
+    if len(results) > 1:
+        print(f"\np99 growth {counts[0]:,} → {counts[-1]:,} units:")
+        for first, last in zip(results[0], results[-1], strict=True):
+            print(f"  {first[0]:38} {first[3]:>7.2f} ms → {last[3]:>7.2f} ms  ({last[3] / first[3]:.1f}x)")
+
+
+async def one_size(args: argparse.Namespace, units: int) -> list[tuple[str, str, float, float, float, int]]:
     infra = Infra(database_url=args.database_url, kafka_bootstrap=args.kafka, how="bench")
     schema = unique_schema("property_bench")
     org = new_id("org")
@@ -103,10 +115,13 @@ async def main(args: argparse.Namespace) -> None:
                 async with conn.transaction():
                     await conn.execute("SELECT set_config('hearth.org_id', $1, true)", org)
                     seeds = SEED.strip().split(";\n\n")
-                    params: list[list[Any]] = [[org, BUILDINGS], [org, AGENTS], [org, BUILDINGS, AGENTS, UNITS]]
+                    params: list[list[Any]] = [[org, BUILDINGS], [org, AGENTS], [org, BUILDINGS, AGENTS, units]]
                     for statement, values in zip(seeds, params, strict=True):
                         await conn.execute(statement, *values)
-                await conn.execute("ANALYZE buildings; ANALYZE units; ANALYZE agents")
+                # what autovacuum does to a table at rest: statistics, and the visibility map index-only scans use
+                await conn.execute("VACUUM ANALYZE buildings")
+                await conn.execute("VACUUM ANALYZE units")
+                await conn.execute("VACUUM ANALYZE agents")
             finally:
                 await conn.close()
             seed_s = time.perf_counter() - started
@@ -131,17 +146,17 @@ async def main(args: argparse.Namespace) -> None:
 
             headers = h.headers(org_id=org)
             for run in range(3):
-                units = [{"building_id": building, "name": f"Bulk {run}-{i}", "unit_number": f"B{run}-{i:03d}",
+                bulk = [{"building_id": building, "name": f"Bulk {run}-{i}", "unit_number": f"B{run}-{i:03d}",
                           "bedrooms": i % 4, "price": {"amount": f"{100000 + i}.00", "currency": "USD"},
                           "features": ["garden", "garage"], "visibility": "public"} for i in range(500)]
                 t0 = time.perf_counter()
-                resp = await h.client.post("/v1/units/bulk", json={"units": units}, headers=headers)
+                resp = await h.client.post("/v1/units/bulk", json={"units": bulk}, headers=headers)
                 bulk_ms.append((time.perf_counter() - t0) * 1000)
                 assert resp.status_code == 201, resp.text
     finally:
         await drop(args, schema)
 
-    print(f"\nproperty bench: {UNITS:,} units across {BUILDINGS} buildings, one org; seeded in {seed_s:.1f} s")
+    print(f"\nproperty bench: {units:,} units across {BUILDINGS} buildings, one org; seeded in {seed_s:.1f} s")
     print("service in-process, called through an httpx ASGI client (no network hop)\n")
     print(f"{'GET /v1/units query':38} {'total':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'n':>5}")
     print("-" * 80)
@@ -152,6 +167,7 @@ async def main(args: argparse.Namespace) -> None:
           f"{max(all_ms):>8.2f} {len(all_ms):>5}")
     print("\nPOST /v1/units/bulk (500 units, with 500 outbox events): "
           + ", ".join(f"{ms:.0f} ms" for ms in bulk_ms))
+    return rows
 
 
 if __name__ == "__main__":
@@ -162,6 +178,8 @@ if __name__ == "__main__":
                         help="Kafka bootstrap (default: $HEARTH_KAFKA_BOOTSTRAP)")
     parser.add_argument("--keep", action="store_true", help="keep the schema for inspection")
     parser.add_argument("--requests", type=int, default=150, help="requests per query shape")
+    parser.add_argument("--units", default=str(UNITS),
+                        help="unit count, or several comma-separated (e.g. 100000,1000000) to measure growth")
     parsed = parser.parse_args()
     if not parsed.database_url or not parsed.kafka:
         parser.error("--database-url and --kafka (or HEARTH_DATABASE_URL / HEARTH_KAFKA_BOOTSTRAP) are required")

@@ -218,6 +218,15 @@ class ResidentStatusChanged(ResidentSnapshot):
     previous_status: ResidentStatus = Field(description="Status before the change")
 
 
+@register
+class ResidentDeleted(_PropertyEvent):
+    """A resident was deleted (only possible without an active or future lease)."""
+
+    event_type = "hearth.resident.deleted.v1"
+    resident_id: str = Field(description="Resident id, res_...")
+    org_id: str = Field(description="Owning org, org_...")
+
+
 # --- leases ------------------------------------------------------------------------------------
 
 LeaseType = Literal["fixed", "fixed_with_rollover", "at_will"]

@@ -390,7 +390,7 @@ class LeaseIn(BaseModel):
     end_date: Day | None = None
     type: LeaseType = "fixed"
     rent: MoneyIn
-    deposit: MoneyIn
+    deposit: MoneyIn | None = Field(default=None, description="Security deposit (default: zero)")
     payment_due_day: int = Field(default=1, ge=1, le=28)
 
     @model_validator(mode="after")

@@ -204,7 +204,8 @@ async def test_payment_projection_is_idempotent_and_shows_on_the_resident(prop: 
     detail = (await prop.client.get(f"/v1/residents/{resident['id']}", headers=prop.headers(org_id=org_id))).json()
     assert detail["data"]["payments"] == [{
         "id": payment.payment_id, "lease_id": None, "amount": {"amount": "1250.00", "currency": "USD"},
-        "method": "bank_transfer", "paid_at": "2025-03-01T09:30:00+00:00", "reference": "TRX-1"}]
+        "method": "bank_transfer", "paid_at": "2025-03-01T09:30:00+00:00", "reference": "TRX-1",
+        "status": "completed", "reversed_at": None}]
     async with prop.raw(org_id=org_id) as conn:
         assert await conn.fetchval("SELECT count(*) FROM payments") == 1
         assert await conn.fetchval("SELECT count(*) FROM inbox WHERE consumer = 'payments-projection'") >= 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from hearth_property.domain import (
     BuildingStatus,
@@ -139,10 +139,19 @@ class Payment(BaseModel):
     method: str | None
     paid_at: datetime
     reference: str | None
+    status: str = Field(description="completed, or reversed once billing reverses the payment")
+    reversed_at: datetime | None = None
+
+
+class PaymentsMeta(BaseModel):
+    total: int
+    page: int
+    limit: int
 
 
 class ResidentDetail(Resident):
-    """A resident with lease history and payments (projected from billing)."""
+    """A resident with lease history and a page of payment records (projected from billing)."""
 
     leases: list[Lease]
     payments: list[Payment]
+    payments_meta: PaymentsMeta

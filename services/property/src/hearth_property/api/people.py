@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Body, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from hearth_kit.api import Data, Page, api_router, problems
 from hearth_kit.calls import Reader, Writer, single
-from hearth_kit.pagination import Pagination, page_response
+from hearth_kit.pagination import PageParams, Pagination, page_response
 
 from hearth_property.api import examples
 from hearth_property.api.models import Agent, Lease, Resident, ResidentDetail
@@ -53,9 +53,20 @@ async def list_residents(call: Reader, page: Pagination, building_id: Id = None,
 
 
 @router.get("/residents/{resident_id}", tags=["residents"], response_model=Data[ResidentDetail])
-async def get_resident(resident_id: str, call: Reader) -> JSONResponse:
-    """A resident with lease history and payment records."""
-    return single(await call.read(lambda tx: residents.get_resident(tx, resident_id)))
+async def get_resident(
+    resident_id: str, call: Reader,
+    payments_page: Annotated[int, Query(ge=1, le=1_000_000, description="Page of payment records")] = 1,
+    payments_limit: Annotated[int, Query(ge=1, le=100, description="Payment records per page")] = 100,
+) -> JSONResponse:
+    """A resident with lease history and a page of payment records (`payments_meta` has the total)."""
+    page = PageParams(page=payments_page, limit=payments_limit)
+    return single(await call.read(lambda tx: residents.get_resident(tx, resident_id, payments_page=page)))
+
+
+@router.delete("/residents/{resident_id}", status_code=204, tags=["residents"], responses=problems(409))
+async def delete_resident(resident_id: str, call: Writer) -> Response:
+    """Delete a resident (409 while they hold an active or future lease)."""
+    return await call.delete(RESIDENT, resident_id, residents.remove_resident)
 
 
 @router.put("/residents/{resident_id}", tags=["residents"], response_model=Data[Resident])

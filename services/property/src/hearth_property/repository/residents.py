@@ -63,10 +63,54 @@ async def list_residents(
     return list(rows), int(total)
 
 
-async def payments_of(conn: asyncpg.Connection, resident_id: str) -> list[asyncpg.Record]:
+async def payments_of(conn: asyncpg.Connection, *, org_id: str, resident_id: str, limit: int,
+                      offset: int) -> tuple[list[asyncpg.Record], int]:
+    """One page of a resident's payment records, latest first, and how many there are."""
+    total = await conn.fetchval("SELECT count(*) FROM payments WHERE org_id = $1 AND resident_id = $2",
+                                org_id, resident_id)
+    rows = await conn.fetch(
+        "SELECT payment_id, lease_id, amount, currency, method, paid_at, reference, status, reversed_at FROM payments"
+        " WHERE org_id = $1 AND resident_id = $2 ORDER BY paid_at DESC, payment_id LIMIT $3 OFFSET $4",
+        org_id, resident_id, limit, offset)
+    return list(rows), int(total)
+
+
+async def reverse_payment(conn: asyncpg.Connection, *, payment_id: str, reversed_at: Any, reason: str | None) -> None:
+    await conn.execute("UPDATE payments SET status = 'reversed', reversed_at = $2, reversal_reason = $3"
+                       " WHERE payment_id = $1", payment_id, reversed_at, reason)
+
+
+async def holds_running_lease(conn: asyncpg.Connection, resident_id: str, *, today: Any) -> str | None:
+    """An active or future lease of the resident (by dates), if any."""
+    found: str | None = await conn.fetchval(
+        "SELECT l.id FROM lease_residents lr JOIN leases l ON l.id = lr.lease_id WHERE lr.resident_id = $1"
+        " AND (l.end_date IS NULL OR l.end_date >= $2) AND (l.terminated_on IS NULL OR l.terminated_on > $2)"
+        " AND (l.terminated_on IS NULL OR l.terminated_on > l.start_date) LIMIT 1", resident_id, today)
+    return found
+
+
+async def delete_resident(conn: asyncpg.Connection, resident_id: str) -> None:
+    await conn.execute("DELETE FROM residents WHERE id = $1", resident_id)
+
+
+async def residents_of_lease(conn: asyncpg.Connection, lease_id: str) -> list[asyncpg.Record]:
     return list(await conn.fetch(
-        "SELECT payment_id, lease_id, amount, currency, method, paid_at, reference FROM payments"
-        " WHERE resident_id = $1 ORDER BY paid_at DESC, payment_id LIMIT 500", resident_id))
+        f"SELECT {_COLS} FROM residents r JOIN lease_residents lr ON lr.resident_id = r.id WHERE lr.lease_id = $1"
+        " ORDER BY r.id FOR UPDATE OF r", lease_id))
+
+
+async def set_status(conn: asyncpg.Connection, resident_id: str, status: str) -> asyncpg.Record:
+    out = await conn.fetchrow(f"UPDATE residents SET status = $2, updated_at = now() WHERE id = $1 RETURNING {_RET}",
+                              resident_id, status)
+    assert out is not None
+    return out
+
+
+async def has_active_lease_besides(conn: asyncpg.Connection, resident_id: str, lease_id: str) -> bool:
+    """Another lease of the resident announced as running."""
+    return bool(await conn.fetchval(
+        "SELECT 1 FROM lease_residents lr JOIN leases l ON l.id = lr.lease_id WHERE lr.resident_id = $1"
+        " AND l.id <> $2 AND l.announced = 'active' LIMIT 1", resident_id, lease_id))
 
 
 async def record_payment(conn: asyncpg.Connection, row: dict[str, Any]) -> bool:

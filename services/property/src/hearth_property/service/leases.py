@@ -36,6 +36,7 @@ from hearth_property.repository import buildings as building_repo
 from hearth_property.repository import leases as repo
 from hearth_property.repository import residents as resident_repo
 from hearth_property.repository import units as unit_repo
+from hearth_property.service.residents import follow_lease
 from hearth_property.service.views import lease_snapshot, lease_view, status_of, unit_snapshot
 
 log = get_logger(__name__)
@@ -64,6 +65,7 @@ async def _activate(tx: Tx, lease: asyncpg.Record, *, today: date) -> None:
     """The lease runs from today: its unit is rented; announce it."""
     await _set_unit_status(tx, unit_id=lease["unit_id"], status="rented", only_from=None)
     await repo.set_announced(tx.conn, lease["id"], "active")
+    await follow_lease(tx, lease_id=lease["id"], running=True)
     row = await _reload(tx, lease["id"])
     await tx.emit(LeaseActivated(**lease_snapshot(row, today=today)), subject=row["id"])
 
@@ -72,6 +74,7 @@ async def _end(tx: Tx, lease: asyncpg.Record, *, today: date) -> None:
     """The lease stopped running: a rented unit becomes available; announce it."""
     await _set_unit_status(tx, unit_id=lease["unit_id"], status="available", only_from="rented")
     await repo.set_announced(tx.conn, lease["id"], "ended")
+    await follow_lease(tx, lease_id=lease["id"], running=False)
     row = await _reload(tx, lease["id"])
     reason = "terminated" if status_of(row, today=today) == "terminated" else "expired"
     await tx.emit(LeaseEnded(**lease_snapshot(row, today=today), reason=reason), subject=row["id"])
@@ -115,7 +118,8 @@ async def create_lease(tx: Tx, body: LeaseIn, *, today: date | None = None) -> d
         "id": lease_id, "org_id": tx.org_id, "unit_id": body.unit_id, "building_id": unit["building_id"],
         "type": body.type, "start_date": body.start_date, "end_date": body.end_date,
         "rent_amount": body.rent.amount, "rent_currency": body.rent.currency,
-        "deposit_amount": body.deposit.amount, "deposit_currency": body.deposit.currency,
+        "deposit_amount": body.deposit.amount if body.deposit else 0,
+        "deposit_currency": body.deposit.currency if body.deposit else body.rent.currency,
         "payment_due_day": body.payment_due_day,
         # a lease entered after it already ended never changes its unit
         "announced": "ended" if status == "past" else "none",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hearth_contracts.billing import PaymentRecorded
-from hearth_contracts.property import ResidentCreated, ResidentStatusChanged, ResidentUpdated
+from hearth_contracts.billing import PaymentRecorded, PaymentReversed
+from hearth_contracts.property import ResidentCreated, ResidentDeleted, ResidentStatusChanged, ResidentUpdated
+from hearth_kit.errors import Conflict
 from hearth_kit.ids import new_id
 from hearth_kit.pagination import PageParams
 from hearth_kit.resources import Resource, load
@@ -34,13 +36,43 @@ async def create_resident(tx: Tx, body: ResidentIn) -> dict[str, Any]:
     return resident_view(row)
 
 
-async def get_resident(tx: Tx, resident_id: str) -> dict[str, Any]:
-    """One resident with lease history and payment records (projected from billing)."""
+async def get_resident(tx: Tx, resident_id: str, *, payments_page: PageParams | None = None) -> dict[str, Any]:
+    """One resident with lease history and a page of payment records (projected from billing)."""
+    page = payments_page or PageParams(page=1, limit=100)
     row = await load(tx, RESIDENT, resident_id)
     leases = await lease_repo.leases_of_resident(tx.conn, resident_id)
-    payments = await repo.payments_of(tx.conn, resident_id)
+    payments, total = await repo.payments_of(tx.conn, org_id=tx.org_id, resident_id=resident_id,
+                                             limit=page.limit, offset=page.offset)
     return {**resident_view(row), "leases": [lease_view(r) for r in leases],
-            "payments": [payment_view(p) for p in payments]}
+            "payments": [payment_view(p) for p in payments],
+            "payments_meta": {"total": total, "page": page.page, "limit": page.limit}}
+
+
+async def remove_resident(tx: Tx, row: Any) -> None:
+    """Delete a resident (the row is loaded and locked); 409 while they hold an active or future lease."""
+    resident_id = row["id"]
+    lease_id = await repo.holds_running_lease(tx.conn, resident_id, today=datetime.now(UTC).date() - timedelta(days=1))
+    if lease_id is not None:
+        raise Conflict(f"resident {resident_id} holds active or future lease {lease_id}", code="resident-has-lease",
+                       lease_id=lease_id)
+    await repo.delete_resident(tx.conn, resident_id)
+    await tx.emit(ResidentDeleted(resident_id=resident_id, org_id=tx.org_id), subject=resident_id)
+
+
+async def follow_lease(tx: Tx, *, lease_id: str, running: bool) -> None:
+    """A resident's status follows their leases: active while one runs, former once the last has ended."""
+    for before in await repo.residents_of_lease(tx.conn, lease_id):
+        if running:
+            status = "active"
+        elif await repo.has_active_lease_besides(tx.conn, before["id"], lease_id):
+            continue
+        else:
+            status = "former"
+        if before["status"] == status:
+            continue
+        after = await repo.set_status(tx.conn, before["id"], status)
+        await tx.emit(ResidentStatusChanged(**resident_snapshot(after), previous_status=before["status"]),
+                      subject=before["id"])
 
 
 async def list_residents(tx: Tx, *, page: PageParams, building_id: str | None, unit_id: str | None,
@@ -58,3 +90,9 @@ async def project_payment(tx: Tx, payment: PaymentRecorded) -> None:
         "lease_id": payment.lease_id, "amount": payment.amount.amount, "currency": payment.amount.currency,
         "method": payment.method, "paid_at": payment.paid_at, "reference": payment.reference,
     })
+
+
+async def project_payment_reversal(tx: Tx, reversal: PaymentReversed) -> None:
+    """billing.events reversal → the resident's payment record shows it reversed."""
+    await repo.reverse_payment(tx.conn, payment_id=reversal.payment_id, reversed_at=reversal.reversed_at,
+                               reason=reversal.reason)

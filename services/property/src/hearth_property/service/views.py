@@ -148,4 +148,5 @@ def lease_snapshot(row: asyncpg.Record, *, today: date | None = None) -> dict[st
 def payment_view(row: asyncpg.Record) -> dict[str, Any]:
     return {"id": row["payment_id"], "lease_id": row["lease_id"],
             "amount": money_out(row["amount"], row["currency"]), "method": row["method"],
-            "paid_at": row["paid_at"].isoformat(), "reference": row["reference"]}
+            "paid_at": row["paid_at"].isoformat(), "reference": row["reference"], "status": row["status"],
+            "reversed_at": row["reversed_at"].isoformat() if row["reversed_at"] else None}

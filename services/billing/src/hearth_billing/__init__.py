@@ -1,0 +1,1 @@
+"""Hearth billing service."""

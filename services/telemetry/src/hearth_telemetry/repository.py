@@ -175,7 +175,12 @@ SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM roll) AS bu
 
 
 async def raw_series(conn: asyncpg.Connection, sensor_id: str, start: datetime, end: datetime, *,
-                     limit: int) -> list[Row]:
+                     limit: int, after: datetime | None = None) -> list[Row]:
+    """Rows in [start, end), or after the cursor `after` (exclusive) when paging on."""
+    if after is not None:
+        return list(await conn.fetch(
+            "SELECT ts, value FROM readings WHERE sensor_id = $1 AND ts > $2 AND ts < $3 ORDER BY ts LIMIT $4",
+            sensor_id, after, end, limit))
     return list(await conn.fetch(
         "SELECT ts, value FROM readings WHERE sensor_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts LIMIT $4",
         sensor_id, start, end, limit))

@@ -177,9 +177,7 @@ async def series(db: Database, settings: Settings, *, principal: Principal, sens
             raise not_found("sensor", sensor_id)
         if interval == "raw":
             after = cursor if cursor is not None and cursor >= start else None
-            rows = await repo.raw_series(conn, sensor_id, after or start, end, limit=limit + 1)
-            if after is not None:
-                rows = [r for r in rows if r["ts"] > after]
+            rows = await repo.raw_series(conn, sensor_id, start, end, limit=limit + 1, after=after)
             if len(rows) > limit:
                 rows = rows[:limit]
                 meta["next_cursor"] = rows[-1]["ts"].isoformat()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from hearth_kit.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
 
@@ -24,6 +26,8 @@ class Settings(ServiceSettings):
     writer_enabled: bool = True
     writer_max_readings: int = 50_000
     writer_flush_ms: int = 100
+    # Where a new writer group starts: earliest (a fresh deployment stores what the topic retains).
+    writer_start: Literal["earliest", "latest"] = "earliest"
     # Retention defaults (per org overridable): raw readings and minute rollups.
     raw_retention_days: int = 30
     rollup_retention_days: int = 730

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
@@ -41,6 +42,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     def consumers(broker, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
         # The sensor cache is made here because this runs before jobs and resources start.
         runtime.extras["sensor_cache"] = SensorCache(runtime.db, ttl_seconds=settings.sensor_cache_seconds)
+        runtime.extras["writer_ready"] = asyncio.Event()
         wire(broker, runtime)
 
     return create_service(

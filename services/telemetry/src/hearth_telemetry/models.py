@@ -33,7 +33,7 @@ class SensorIn(BaseModel):
     name: str = Field(min_length=1, max_length=200, pattern=_TEXT)
     external_id: str | None = Field(default=None, min_length=1, max_length=200, pattern=_TEXT,
                                     description="The device's own id, unique per org")
-    offline_after_seconds: int | None = Field(default=None, ge=10, le=30 * 86400,
+    offline_after_seconds: int | None = Field(default=None, ge=1, le=30 * 86400,
                                               description="Silence that raises an offline alert (service default)")
 
 
@@ -46,7 +46,7 @@ class SensorPatch(BaseModel):
     unit_id: str | None = Field(default=None, pattern=UNIT_ID)
     unit_of_measure: str | None = Field(default=None, min_length=1, max_length=32, pattern=_TEXT)
     external_id: str | None = Field(default=None, min_length=1, max_length=200, pattern=_TEXT)
-    offline_after_seconds: int | None = Field(default=None, ge=10, le=30 * 86400)
+    offline_after_seconds: int | None = Field(default=None, ge=1, le=30 * 86400)
 
 
 class LastReading(BaseModel):

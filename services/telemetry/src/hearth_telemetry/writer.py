@@ -182,11 +182,14 @@ async def writer_job(runtime: Runtime) -> None:
     consumer = AIOKafkaConsumer(
         TELEMETRY_READINGS.name, bootstrap_servers=settings.kafka_bootstrap,
         group_id=f"{settings.db_schema}-writer", client_id=f"hearth-{settings.service_name}-writer",
-        enable_auto_commit=False, auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
+        enable_auto_commit=False, auto_offset_reset=settings.writer_start, max_partition_fetch_bytes=8 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024, fetch_max_wait_ms=settings.writer_flush_ms)
     runtime.extras["writer"] = writer
+    ready = runtime.extras.setdefault("writer_ready", asyncio.Event())
     await consumer.start()
     try:
+        await _positioned(consumer)
+        ready.set()
         while True:
             records = await _next_batch(consumer, settings)
             if not records:
@@ -200,6 +203,14 @@ async def writer_job(runtime: Runtime) -> None:
         with contextlib.suppress(KafkaError, Exception):
             await consumer.stop()
         await writer.close()
+
+
+async def _positioned(consumer: AIOKafkaConsumer) -> None:
+    """Join the group and resolve the start positions (so nothing produced from now on is skipped)."""
+    while not consumer.assignment():  # aiokafka joins in the background once started
+        await asyncio.sleep(0.05)
+    for tp in consumer.assignment():
+        await consumer.position(tp)
 
 
 async def _next_batch(consumer: AIOKafkaConsumer, settings: Settings) -> list[Any]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 
@@ -19,6 +20,8 @@ FAST = {
     "HEARTH_TELEMETRY_STREAM_QUEUE_MAX": "5",
     "HEARTH_TELEMETRY_WRITER_FLUSH_MS": "50",
     "HEARTH_TELEMETRY_CONSUMER_MAX_ATTEMPTS": "2",
+    # each module's writer group reads only what its tests produce, not every earlier module's readings
+    "HEARTH_TELEMETRY_WRITER_START": "latest",
 }
 
 
@@ -33,6 +36,7 @@ async def tele(infra: Infra) -> AsyncIterator[ServiceHarness]:
             monkeypatch_env=mp.setenv,
         ) as harness:
             await _projection_running(harness, infra)
+            await asyncio.wait_for(harness.app.state.runtime.extras["writer_ready"].wait(), timeout=60)
             yield harness
 
 

@@ -126,6 +126,7 @@ class StreamHub:
             try:
                 sub.queue.put_nowait(message)
             except asyncio.QueueFull:
+                log.warning("stream subscriber too slow; closing it", org_id=sub.org_id)
                 sub.too_slow.set()
                 self.unsubscribe(sub)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -76,7 +77,11 @@ async def sensor_stream(ws: WebSocket) -> None:
 
 
 async def _pump(ws: WebSocket, sub: Subscriber, settings: Settings) -> None:
-    """Send queued messages and heartbeats until the client leaves or falls too far behind."""
+    """Send queued messages and heartbeats until the client leaves or falls too far behind.
+
+    Every wait (for a message, and for a send to drain) races the client leaving and the hub marking the
+    client too slow, so a client that stopped reading cannot hold this task in a blocked send.
+    """
 
     async def watch_client() -> None:  # notice a close from the client while we wait for readings
         while True:
@@ -86,23 +91,29 @@ async def _pump(ws: WebSocket, sub: Subscriber, settings: Settings) -> None:
 
     watcher = asyncio.create_task(watch_client())
     slow = asyncio.create_task(sub.too_slow.wait())
+
+    async def race(task: asyncio.Task[Any], timeout: float | None = None) -> str:
+        """"done" when `task` finished first, "stop" when the client left or is too slow, else "timeout"."""
+        done, _ = await asyncio.wait({task, watcher, slow}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            return "done"
+        task.cancel()
+        return "stop" if done else "timeout"
+
     try:
         while True:
             getter = asyncio.create_task(sub.queue.get())
-            done, _ = await asyncio.wait({getter, watcher, slow}, timeout=settings.stream_heartbeat_seconds,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if slow in done:
-                getter.cancel()
-                await ws.close(code=SLOW_CLIENT_CLOSE, reason="client too slow: fell behind the stream")
-                return
-            if watcher in done:
-                getter.cancel()
-                return
-            if getter in done:
-                await ws.send_text(getter.result().decode())
-            else:
-                getter.cancel()
-                await ws.send_text(heartbeat().decode())
+            outcome = await race(getter, timeout=settings.stream_heartbeat_seconds)
+            if outcome == "stop":
+                break
+            text = getter.result().decode() if outcome == "done" else heartbeat().decode()
+            if await race(asyncio.create_task(ws.send_text(text))) == "stop":
+                break
+        if watcher.done():
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ws.close(code=SLOW_CLIENT_CLOSE, reason="client too slow: fell behind the stream"),
+                                   timeout=5)
     finally:
         for task in (watcher, slow):
             task.cancel()

@@ -72,8 +72,8 @@ async def evaluate_batch(conn: asyncpg.Connection, batch: dict[str, list[tuple[i
     """Advance every (rule, sensor) episode the batch touches; clear offline alerts of sensors heard from."""
     orgs = {sensors[s].org_id for s in batch}
     rules_by_org: dict[str, list[Rule]] = defaultdict(list)
-    for row in await repo.enabled_rules(conn, sorted(orgs)):
-        rules_by_org[row["org_id"]].append(_rule(row))
+    for rule_row in await repo.enabled_rules(conn, sorted(orgs)):
+        rules_by_org[rule_row["org_id"]].append(_rule(rule_row))
     pairs = [(rule, sensors[sid]) for sid in batch for rule in rules_by_org.get(sensors[sid].org_id, ())
              if rule.applies_to(sensors[sid])]
     if pairs:
@@ -103,10 +103,10 @@ async def evaluate_batch(conn: asyncpg.Connection, batch: dict[str, list[tuple[i
                               from_us(state.pending_since) if state.pending_since is not None else None,
                               active if state.active_alert_id is not None else None))
         await repo.save_episode_states(conn, saved)
-    for row in await repo.active_offline_alerts(conn, list(batch)):
-        sensor = sensors[row["sensor_id"]]
+    for alert in await repo.active_offline_alerts(conn, list(batch)):
+        sensor = sensors[alert["sensor_id"]]
         latest = max(batch[sensor.id])
-        await _clear(conn, sensor, row["id"], value=latest[1], cleared_at=datetime.now(UTC))
+        await _clear(conn, sensor, alert["id"], value=latest[1], cleared_at=datetime.now(UTC))
 
 
 async def offline_check_once(runtime: Runtime) -> int:

@@ -296,7 +296,7 @@ def evaluate(rule: Rule, state: EpisodeState, readings: Iterable[tuple[int, floa
         else:
             state.pending_since = None
             if state.active_alert_id is not None:
-                out.append(Transition("clear", ts, value, state.raised_at or ts))
+                out.append(Transition("clear", ts, value, ts if state.raised_at is None else state.raised_at))
                 state.active_alert_id = None
                 state.raised_at = None
     return out

@@ -79,7 +79,8 @@ class ReadingsProducer:
 @contextlib.asynccontextmanager
 async def readings_producer(runtime: Runtime) -> AsyncIterator[None]:
     """Resource: the producer (started on first use, so the HTTP side serves while Kafka is down)."""
-    producer = ReadingsProducer(runtime.settings.kafka_bootstrap, client_id=f"hearth-{runtime.settings.service_name}-ingest")
+    settings = runtime.settings
+    producer = ReadingsProducer(settings.kafka_bootstrap, client_id=f"hearth-{settings.service_name}-ingest")
     runtime.extras["producer"] = producer
     try:
         yield

@@ -346,7 +346,8 @@ async def list_alerts(
     conn: asyncpg.Connection, *, sensor_id: str | None, building_id: str | None, state: str | None,
     severity: str | None, since: datetime | None, limit: int, offset: int,
 ) -> tuple[list[Row], int]:
-    where, args = ["true"], []
+    where: list[str] = ["true"]
+    args: list[Any] = []
     for col, value in (("sensor_id", sensor_id), ("building_id", building_id), ("state", state),
                        ("severity", severity)):
         if value is not None:

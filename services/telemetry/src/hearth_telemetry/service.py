@@ -98,10 +98,10 @@ async def update_sensor(db: Database, settings: Settings, *, principal: Principa
         if before is None:
             raise not_found("sensor", sensor_id)
         fields = {k: getattr(body, k) for k in body.model_fields_set}
-        if "unit_id" in fields and fields["unit_id"] is not None:
-            if await repo.unit_building(conn, fields["unit_id"]) != before["building_id"]:
-                raise Problem(422, "unit not found in the sensor's building", slug="validation-error",
-                              errors=[{"field": "unit_id", "message": "unknown unit", "code": "not_found"}])
+        if fields.get("unit_id") is not None and (
+                await repo.unit_building(conn, fields["unit_id"]) != before["building_id"]):
+            raise Problem(422, "unit not found in the sensor's building", slug="validation-error",
+                          errors=[{"field": "unit_id", "message": "unknown unit", "code": "not_found"}])
         if fields.get("external_id") and await repo.external_id_taken(
                 conn, principal.org_id, fields["external_id"], except_id=sensor_id):
             raise Problem(409, "external_id is already used by another sensor", slug="conflict")

@@ -60,7 +60,7 @@ class WriteResult:
 
 def _unusable_reason(reading: tuple[str, int, float], org_id: str, sensor: SensorRef | None,
                      oldest_us: int, newest_us: int) -> str | None:
-    sensor_id, ts, value = reading
+    _, ts, value = reading
     if sensor is None or sensor.org_id != org_id:
         return "unknown sensor"
     if not sensor.active:
@@ -207,7 +207,7 @@ async def writer_job(runtime: Runtime) -> None:
 
 async def _positioned(consumer: AIOKafkaConsumer) -> None:
     """Join the group and resolve the start positions (so nothing produced from now on is skipped)."""
-    while not consumer.assignment():  # aiokafka joins in the background once started
+    while not consumer.assignment():  # aiokafka joins in the background once started  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     for tp in consumer.assignment():
         await consumer.position(tp)

@@ -10,7 +10,6 @@ from aiokafka import AIOKafkaProducer
 from hearth_contracts.common import Address, Money
 from hearth_contracts.envelope import to_cloudevent_bytes
 from hearth_contracts.property import BuildingCreated, BuildingDeleted, UnitCreated
-from hearth_contracts.topics import PROPERTY_EVENTS
 from hearth_kit.ids import new_id
 from hearth_kit.messaging import wait_for
 from hearth_kit.testing import Infra, ServiceHarness

@@ -52,7 +52,7 @@ async def test_unusable_records_and_readings_go_to_the_dlt_with_a_reason(tele: S
             for records in (await reader.getmany(timeout_ms=500)).values():
                 for rec in records:
                     if marker.encode() in (rec.value or b""):
-                        parked[rec.value] = {k: v for k, v in rec.headers}
+                        parked[rec.value] = dict(rec.headers)
     finally:
         await reader.stop()
     assert len(parked) == 3, parked

@@ -64,7 +64,8 @@ async def sensor_stream(ws: WebSocket) -> None:
     runtime = ws.app.state.runtime
     settings: Settings = runtime.settings
     hub: StreamHub = runtime.extras["stream_hub"]
-    sub = Subscriber(org_id=principal.org_id, **filters)
+    sub = Subscriber(org_id=principal.org_id, sensor_id=filters.get("sensor_id"),
+                     building_id=filters.get("building_id"), kind=filters.get("kind"))
     await ws.accept()
     try:
         await hub.subscribe(sub)

@@ -37,7 +37,6 @@ from hearth_kit.auth import INTERNAL_TOKEN_HEADER, Principal
 from hearth_kit.db import provision_service_database, role_dsn
 from hearth_kit.ids import new_id
 from hearth_kit.testing.services import TEST_JWKS, TEST_SIGNER
-from hearth_telemetry.domain import ReadingsRecord
 
 REPO = Path(__file__).resolve().parents[1]
 SENSORS = 1_000
@@ -124,7 +123,8 @@ class ServiceProcs:
 
     def env(self, port: int, writer: bool) -> dict[str, str]:
         p = "HEARTH_TELEMETRY_"
-        return {**os.environ, f"{p}DATABASE_URL": self.dsn, f"{p}DB_SCHEMA": self.schema, f"{p}KAFKA_BOOTSTRAP": self.kafka,
+        return {**os.environ, f"{p}DATABASE_URL": self.dsn, f"{p}DB_SCHEMA": self.schema,
+                f"{p}KAFKA_BOOTSTRAP": self.kafka,
                 f"{p}INTERNAL_JWKS": TEST_JWKS, f"{p}PORT": str(port), f"{p}ENVIRONMENT": "test",
                 f"{p}WRITER_ENABLED": "true" if writer else "false", f"{p}WRITER_START": "latest",
                 f"{p}LOG_LEVEL": "WARNING", f"{p}DB_POOL_MAX": "20", f"{p}SENSOR_CACHE_SECONDS": "60"}
@@ -366,7 +366,8 @@ async def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("HEARTH_DATABASE_URL",
                                                                  "postgresql://hearth:hearth@127.0.0.1:15432/hearth"))
     parser.add_argument("--kafka", default=os.environ.get("HEARTH_KAFKA_BOOTSTRAP", "127.0.0.1:19092"))
-    parser.add_argument("--duration", type=float, default=20, help="seconds of the sustained full-path run (120 = 2 min)")
+    parser.add_argument("--duration", type=float, default=20,
+                        help="seconds of the sustained full-path run (120 = 2 min)")
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
@@ -390,7 +391,8 @@ async def main() -> None:
         copy_rate = await stage_copy(procs.dsn, procs.schema, org, ids)
         print(f"1. raw COPY into an identical table        {copy_rate:>10,.0f} rows/s   (the limit)")
         writer_rate = await stage_writer(procs, org, ids)
-        print(f"2. topic → writer → Postgres               {writer_rate:>10,.0f} readings/s  ({writer_rate / copy_rate:.2f} of COPY)")
+        print(f"2. topic → writer → Postgres               {writer_rate:>10,.0f} readings/s  "
+              f"({writer_rate / copy_rate:.2f} of COPY)")
         url = f"http://127.0.0.1:{procs.api_port}/v1/readings"
         load = Load(ids)
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:

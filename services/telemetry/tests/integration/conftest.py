@@ -19,6 +19,8 @@ FAST = {
     "HEARTH_TELEMETRY_STREAM_HEARTBEAT_SECONDS": "0.5",
     "HEARTH_TELEMETRY_STREAM_QUEUE_MAX": "5",
     "HEARTH_TELEMETRY_WRITER_FLUSH_MS": "50",
+    # a loaded CI machine may take longer than the 2 s a fresh building id is waited for in production
+    "HEARTH_TELEMETRY_PROJECTION_WAIT_SECONDS": "10",
     "HEARTH_TELEMETRY_CONSUMER_MAX_ATTEMPTS": "2",
     # each module's writer group reads only what its tests produce, not every earlier module's readings
     "HEARTH_TELEMETRY_WRITER_START": "latest",

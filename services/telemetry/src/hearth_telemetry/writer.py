@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
+from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
@@ -102,11 +103,12 @@ class ReadingsWriter:
         """Store a batch of Kafka records (all or nothing); park what cannot be used."""
         result = WriteResult()
         decoded: list[tuple[Any, ReadingsRecord]] = []
+        parks: list[Coroutine[Any, Any, None]] = []  # sent together: a flood of bad records is one round trip
         for record in records:
             try:
                 decoded.append((record, decode_record(record.value)))
             except UnusableRecord as exc:
-                await self._park(record, str(exc))
+                parks.append(self._park(record, str(exc)))
                 result.parked += 1
         sensors = await self.cache.by_ids({r[0] for _, rec in decoded for r in rec.readings})
         now_us = time.time_ns() // 1000
@@ -125,9 +127,10 @@ class ReadingsWriter:
                 rows.append((reading[0], reading[1], reading[2], rec.org_id))
                 by_sensor[reading[0]].append((reading[1], reading[2]))
             for reason, readings in bad.items():
-                await self._park(replace_value(record, ReadingsRecord(rec.org_id, readings, rec.accepted_at)),
-                                 reason)
+                parks.append(self._park(replace_value(record, ReadingsRecord(rec.org_id, readings, rec.accepted_at)),
+                                        reason))
                 result.parked += len(readings)
+        await asyncio.gather(*parks)  # parked (acked by Kafka) before the batch's offsets can be committed
         result.readings = len(rows)
         if rows:
             result.inserted = await self._store(rows, by_sensor, sensors)

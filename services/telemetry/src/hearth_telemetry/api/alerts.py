@@ -5,15 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 from hearth_contracts.telemetry import AlertSeverity
+from hearth_kit.api import api_router, problems
 from hearth_kit.auth import CurrentPrincipal
 from hearth_kit.pagination import Pagination, page_body
 from hearth_kit.problems import Problem
 from hearth_kit.runtime import Deps
 
 from hearth_telemetry import service
-from hearth_telemetry.api.common import PROBLEMS, AlertId, RuleId
+from hearth_telemetry.api.common import WRITE_PROBLEMS, AlertId, RuleId
 from hearth_telemetry.models import (
     BUILDING_ID,
     SENSOR_ID,
@@ -25,16 +26,17 @@ from hearth_telemetry.models import (
     AlertRulePatch,
 )
 
-router = APIRouter(prefix="/v1", tags=["alerts"], responses=PROBLEMS)
+router = api_router(prefix="/v1", tags=["alerts"])
 
 
-@router.post("/alert-rules", status_code=201, response_model=AlertRuleDoc, operation_id="createAlertRule")
+@router.post("/alert-rules", status_code=201, response_model=AlertRuleDoc,
+             operation_id="createAlertRule", responses=WRITE_PROBLEMS)
 async def create_rule(body: AlertRuleIn, principal: CurrentPrincipal, deps: Deps) -> dict[str, Any]:
     """A rule for one sensor, or for every sensor of a kind (optionally in one building)."""
     return {"data": await service.create_rule(deps.db, principal=principal, body=body)}
 
 
-@router.get("/alert-rules", response_model=AlertRulePage, operation_id="listAlertRules")
+@router.get("/alert-rules", response_model=AlertRulePage, operation_id="listAlertRules", responses=problems(422))
 async def list_rules(principal: CurrentPrincipal, deps: Deps, page: Pagination) -> dict[str, Any]:
     """The org's alert rules (the default water-leak rule included)."""
     items, total = await service.list_rules(deps.db, principal=principal, page=page)
@@ -47,7 +49,8 @@ async def get_rule(rule_id: RuleId, principal: CurrentPrincipal, deps: Deps) -> 
     return {"data": await service.get_rule(deps.db, principal=principal, rule_id=rule_id)}
 
 
-@router.patch("/alert-rules/{rule_id}", response_model=AlertRuleDoc, operation_id="updateAlertRule")
+@router.patch("/alert-rules/{rule_id}", response_model=AlertRuleDoc,
+             operation_id="updateAlertRule", responses=WRITE_PROBLEMS)
 async def update_rule(rule_id: RuleId, body: AlertRulePatch, principal: CurrentPrincipal,
                       deps: Deps) -> dict[str, Any]:
     """Change a rule's condition, thresholds, duration, severity or whether it is enabled."""
@@ -55,7 +58,7 @@ async def update_rule(rule_id: RuleId, body: AlertRulePatch, principal: CurrentP
 
 
 @router.delete("/alert-rules/{rule_id}", status_code=204, operation_id="deleteAlertRule", response_class=Response,
-               responses={409: PROBLEMS[422] | {"description": "The default rule can only be disabled"}})
+               responses=problems(403, 409))
 async def delete_rule(rule_id: RuleId, principal: CurrentPrincipal, deps: Deps) -> Response:
     """Delete a rule (its open episodes stay as they are)."""
     await service.delete_rule(deps.db, principal=principal, rule_id=rule_id)

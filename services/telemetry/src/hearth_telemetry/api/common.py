@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Path
-from hearth_kit.problems import PROBLEM_JSON
+from hearth_kit.api import problems
 from hearth_kit.runtime import Runtime
 
 from hearth_telemetry.config import Settings
@@ -16,12 +16,8 @@ SensorId = Annotated[str, Path(pattern=SENSOR_ID, description="Sensor id, sen_..
 RuleId = Annotated[str, Path(pattern=RULE_ID, description="Alert rule id, rul_...")]
 AlertId = Annotated[str, Path(pattern=ALERT_ID, description="Alert id, alr_...")]
 
-_PROBLEM = {"content": {PROBLEM_JSON: {"schema": {"type": "object"}}}}
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    code: {"description": desc, **_PROBLEM}
-    for code, desc in ((401, "Not authenticated"), (403, "Read-only caller"), (404, "Not found (or another org's)"),
-                       (422, "Invalid input"))
-}
+# What the kit's documented routes cannot infer: write routes may answer 403 (read-only callers).
+WRITE_PROBLEMS = problems(403)
 
 
 def settings_of(deps: Runtime) -> Settings:

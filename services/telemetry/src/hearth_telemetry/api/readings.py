@@ -7,18 +7,19 @@ import io
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from fastapi.responses import JSONResponse
+from hearth_kit.api import api_router, problems
 from hearth_kit.auth import CurrentPrincipal
 from hearth_kit.problems import Problem
 from hearth_kit.runtime import Deps
 
 from hearth_telemetry import ingest, service
-from hearth_telemetry.api.common import PROBLEMS, SensorId, cache_of, settings_of
+from hearth_telemetry.api.common import WRITE_PROBLEMS, SensorId, cache_of, settings_of
 from hearth_telemetry.domain import MAX_BATCH, Aggregate, Interval
 from hearth_telemetry.models import IngestDoc, RetentionDoc, RetentionIn, SeriesDoc
 
-router = APIRouter(prefix="/v1", tags=["readings"], responses=PROBLEMS)
+router = api_router(prefix="/v1", tags=["readings"])
 
 _READING_SCHEMA = {
     "type": "object",
@@ -41,8 +42,7 @@ _BATCH_BODY = {
 
 @router.post("/readings", status_code=202, response_model=IngestDoc, operation_id="ingestReadings",
              openapi_extra={"requestBody": _BATCH_BODY},
-             responses={400: PROBLEMS[422] | {"description": "Malformed JSON"},
-                        503: PROBLEMS[422] | {"description": "Kafka unavailable; retry the batch"}})
+             responses=problems(400, 403, 422, 503))
 async def ingest_readings(request: Request, principal: CurrentPrincipal, deps: Deps) -> JSONResponse:
     """Accept up to 10,000 readings; invalid items are reported by index, valid ones are durably queued
     (on Kafka, acks=all) before the 202."""
@@ -89,7 +89,8 @@ async def get_retention(principal: CurrentPrincipal, deps: Deps) -> dict[str, An
     return {"data": await service.retention(deps.db, settings_of(deps), principal.org_id)}
 
 
-@router.put("/readings/retention", response_model=RetentionDoc, operation_id="setRetention")
+@router.put("/readings/retention", response_model=RetentionDoc,
+             operation_id="setRetention", responses=WRITE_PROBLEMS)
 async def set_retention(body: RetentionIn, principal: CurrentPrincipal, deps: Deps) -> dict[str, Any]:
     """Set how long the org's raw readings and rollups are kept (admins and managers)."""
     return {"data": await service.set_retention(deps.db, principal=principal, raw_days=body.raw_retention_days,

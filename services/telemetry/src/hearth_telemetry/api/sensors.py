@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 from hearth_contracts.telemetry import SensorKind
+from hearth_kit.api import api_router, problems
 from hearth_kit.auth import CurrentPrincipal
 from hearth_kit.pagination import Pagination, page_body
 from hearth_kit.runtime import Deps
 
 from hearth_telemetry import service
-from hearth_telemetry.api.common import PROBLEMS, SensorId, cache_of, settings_of
+from hearth_telemetry.api.common import WRITE_PROBLEMS, SensorId, cache_of, settings_of
 from hearth_telemetry.models import BUILDING_ID, UNIT_ID, SensorDoc, SensorIn, SensorPage, SensorPatch
 
-router = APIRouter(prefix="/v1", tags=["sensors"], responses=PROBLEMS)
+router = api_router(prefix="/v1", tags=["sensors"])
 
 
 @router.post("/sensors", status_code=201, response_model=SensorDoc, operation_id="createSensor",
-             responses={409: PROBLEMS[422] | {"description": "external_id already used"}})
+             responses=problems(403, 409))
 async def create_sensor(body: SensorIn, principal: CurrentPrincipal, deps: Deps) -> dict[str, Any]:
     """Register a sensor in a building (and optionally a unit) of the caller's org."""
     sensor = await service.create_sensor(deps.db, settings_of(deps), principal=principal, body=body)
@@ -50,7 +51,8 @@ async def get_sensor(sensor_id: SensorId, principal: CurrentPrincipal, deps: Dep
     return {"data": await service.get_sensor(deps.db, settings_of(deps), principal=principal, sensor_id=sensor_id)}
 
 
-@router.patch("/sensors/{sensor_id}", response_model=SensorDoc, operation_id="updateSensor")
+@router.patch("/sensors/{sensor_id}", response_model=SensorDoc,
+             operation_id="updateSensor", responses=WRITE_PROBLEMS)
 async def update_sensor(sensor_id: SensorId, body: SensorPatch, principal: CurrentPrincipal,
                         deps: Deps) -> dict[str, Any]:
     """Change a sensor's name, unit, unit of measure, external id or offline window."""
@@ -60,7 +62,8 @@ async def update_sensor(sensor_id: SensorId, body: SensorPatch, principal: Curre
     return {"data": sensor}
 
 
-@router.delete("/sensors/{sensor_id}", status_code=204, operation_id="retireSensor", response_class=Response)
+@router.delete("/sensors/{sensor_id}", status_code=204,
+             operation_id="retireSensor", response_class=Response, responses=WRITE_PROBLEMS)
 async def retire_sensor(sensor_id: SensorId, principal: CurrentPrincipal, deps: Deps) -> Response:
     """Retire a sensor: its history stays, new readings for it are refused."""
     await service.retire_sensor(deps.db, principal=principal, sensor_id=sensor_id)

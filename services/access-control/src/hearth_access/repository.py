@@ -192,11 +192,13 @@ async def list_locks(conn: asyncpg.Connection, *, building_id: str | None, unit_
 
 
 async def update_lock_status(conn: asyncpg.Connection, lock_id: str, *, state: str, battery: int | None,
-                             online: bool, seen: datetime | None) -> None:
+                             online: bool, seen: datetime | None, observed_at: datetime) -> None:
+    """A polled status; its state is kept only if nothing (a command's outcome) changed the lock since the poll."""
     await conn.execute(
-        "UPDATE locks SET state = $2, battery_pct = COALESCE($3, battery_pct), online = $4,"
+        "UPDATE locks SET state = CASE WHEN updated_at <= $6 THEN $2 ELSE state END,"
+        " battery_pct = COALESCE($3, battery_pct), online = $4,"
         " last_seen = COALESCE($5, last_seen), updated_at = now() WHERE id = $1",
-        lock_id, state, battery, online, seen)
+        lock_id, state, battery, online, seen, observed_at)
 
 
 async def set_lock_state(conn: asyncpg.Connection, lock_id: str, state: str) -> None:

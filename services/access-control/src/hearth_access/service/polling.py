@@ -49,6 +49,7 @@ async def poll_vendor(hub: VendorHub, *, vendor_id: str, org_id: str) -> None:
         return
     drv = hub.driver_for(vendor)
     async with hub.lock_for(vendor_id):
+        observed_at = datetime.now(UTC)  # a state written after this (a command's outcome) is newer than the poll
         try:
             statuses = await drv.lock_status("all")
             events = await drv.lock_events("all")
@@ -63,7 +64,7 @@ async def poll_vendor(hub: VendorHub, *, vendor_id: str, org_id: str) -> None:
             fresh = [e for e in events if e.at.timestamp() >= cursor]
             await _apply_events(conn, locks, fresh, announce=vendor["events_primed"])
             locks = {r["vendor_lock_id"]: r for r in await repo.locks_of_vendor(conn, vendor_id)}
-            await _apply_statuses(hub, conn, locks, statuses)
+            await _apply_statuses(hub, conn, locks, statuses, observed_at=observed_at)
             newest = max((e.at.timestamp() for e in fresh), default=cursor)
             if not vendor["events_primed"] or newest > cursor:
                 await repo.set_events_seen(conn, vendor_id, cursor=newest)
@@ -72,7 +73,7 @@ async def poll_vendor(hub: VendorHub, *, vendor_id: str, org_id: str) -> None:
 
 
 async def _apply_statuses(hub: VendorHub, conn: asyncpg.Connection, locks: dict[str, Any],
-                          statuses: list[VendorLockStatus]) -> None:
+                          statuses: list[VendorLockStatus], *, observed_at: datetime) -> None:
     now = datetime.now(UTC)
     for st in statuses:
         lock = locks.get(st.lock_id)
@@ -85,7 +86,7 @@ async def _apply_statuses(hub: VendorHub, conn: asyncpg.Connection, locks: dict[
         online = not t.went_offline and (t.came_online or lock["online"])
         seen_at = now - timedelta(minutes=st.minutes_since_update)
         await repo.update_lock_status(conn, lock["id"], state=t.state, battery=st.battery, online=online,
-                                      seen=seen_at)
+                                      seen=seen_at, observed_at=observed_at)
         battery = st.battery if st.battery is not None else lock["battery_pct"]
         fields = {**_fact_fields(lock, now), "battery_pct": battery}
         if t.went_offline:

@@ -33,7 +33,7 @@ bench: bootstrap    ## benchmarks: figures and ratios, not assertions
 lint: bootstrap     ## ruff + mypy --strict (source and tests)
 	@.venv/bin/ruff check .
 	@.venv/bin/mypy -p hearth_kit -p hearth_contracts $$(for d in services/*/src/hearth_*; do echo -p $$(basename $$d); done)
-	@.venv/bin/mypy bench
+	@MYPYPATH=bench .venv/bin/mypy bench  # benches import their shared benchlib as scripts do
 	@# tests too: each test folder on its own (they share module names such as conftest)
 	@for d in libs/*/tests/unit libs/*/tests/integration libs/contracts/tests services/*/tests/unit \
 	          services/*/tests/integration tests-e2e; do \

@@ -20,9 +20,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
+from benchlib import drop_bench_schema, pct
 from hearth_access.main import build_app
 from hearth_access.simulator.server import running_simulator
 from hearth_contracts.envelope import to_cloudevent_bytes
@@ -35,19 +35,11 @@ SETTINGS = {"STATUS_POLL_SECONDS": "1", "CODE_SYNC_SECONDS": "0.2", "ATTEMPT_SWE
             "OUTBOX_POLL_SECONDS": "0.2", "LOG_LEVEL": "WARNING"}
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def drop(args: argparse.Namespace, schema: str) -> None:
-    admin = await asyncpg.connect(args.database_url)
-    try:
-        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await admin.execute(f'DROP OWNED BY "hearth_{schema}"')
-        await admin.execute(f'DROP ROLE IF EXISTS "hearth_{schema}"')
-    finally:
-        await admin.close()
+    """Remove the bench schema and its role."""
+    await drop_bench_schema(args.database_url, schema)
 
 
 async def project(producer: AIOKafkaProducer, org: str, units: int) -> tuple[str, list[str]]:
@@ -116,7 +108,7 @@ async def main(args: argparse.Namespace) -> None:
                 latencies.append((time.perf_counter() - t0) * 1000)
                 assert done["data"]["status"] == "success", done
             print(f"unlock accepted -> attempt success ({args.unlocks} sequential, simulator 0 ms): "
-                  f"p50 {statistics.median(latencies):.1f} ms  p99 {pct(latencies, 0.99):.1f} ms  "
+                  f"p50 {statistics.median(latencies):.1f} ms  p99 {pct(latencies, 99):.1f} ms  "
                   f"max {max(latencies):.1f} ms")
 
             # 2) 1,000 codes across 100 locks: time until all are activated

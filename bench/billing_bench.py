@@ -20,6 +20,7 @@ from decimal import Decimal
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from benchlib import drop_bench_schema, pct
 from hearth_billing.domain import month_start, next_month
 from hearth_billing.main import build_app
 from hearth_billing.service.postings import post_rent
@@ -41,22 +42,14 @@ FROM generate_series(0, $4 - 1) AS i
 """
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def drop(args: argparse.Namespace, schema: str) -> None:
+    """Remove the bench schema and its role (unless --keep)."""
     if args.keep:
         print(f"kept schema {schema}")
         return
-    admin = await asyncpg.connect(args.database_url)
-    try:
-        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await admin.execute(f'DROP OWNED BY "hearth_{schema}"')
-        await admin.execute(f'DROP ROLE IF EXISTS "hearth_{schema}"')
-    finally:
-        await admin.close()
+    await drop_bench_schema(args.database_url, schema)
 
 
 async def month_end(h: ServiceHarness, args: argparse.Namespace, org: str, schema: str) -> dict[str, float]:

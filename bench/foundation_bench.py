@@ -15,6 +15,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from benchlib import pct
 from hearth_contracts.common import Address
 from hearth_contracts.property import BuildingUpdated
 from hearth_kit import outbox
@@ -27,9 +28,6 @@ BODY = {"name": "Bench Tower", "type": "residential", "timezone": "UTC",
         "address": {"line1": "1 Bench Way", "city": "Berlin", "country": "DE"}}
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def latency(infra: Infra, requests: int, concurrency: int) -> None:

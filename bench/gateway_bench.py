@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchlib import pct
+
 ROOT = Path(__file__).resolve().parents[1]
 PATH = "/v1/ping"
 ORG = "org_bench"
@@ -54,9 +56,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 # ---------------------------------------------------------------- the trivial upstream (a subprocess)

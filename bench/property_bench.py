@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 import asyncpg
+from benchlib import drop_bench_schema, pct
 from hearth_kit.ids import new_id
 from hearth_kit.testing import Infra, service_harness
 from hearth_kit.testing.plugin import unique_schema
@@ -68,9 +69,6 @@ def queries(building: str, agent: str) -> list[tuple[str, str, str]]:
     ]
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def drop(args: argparse.Namespace, schema: str) -> None:
@@ -78,13 +76,7 @@ async def drop(args: argparse.Namespace, schema: str) -> None:
     if args.keep:
         print(f"kept schema {schema}")
         return
-    admin = await asyncpg.connect(args.database_url)
-    try:
-        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await admin.execute(f'DROP OWNED BY "hearth_{schema}"')
-        await admin.execute(f'DROP ROLE IF EXISTS "hearth_{schema}"')
-    finally:
-        await admin.close()
+    await drop_bench_schema(args.database_url, schema)
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -32,6 +32,7 @@ import aiohttp
 import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from benchlib import drop_bench_schema, pct
 from hearth_contracts.topics import TELEMETRY_READINGS
 from hearth_kit.auth import INTERNAL_TOKEN_HEADER, Principal
 from hearth_kit.db import provision_service_database, role_dsn
@@ -44,9 +45,6 @@ BATCH = 5_000
 COPY_ROWS = 500_000
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else float("nan")
 
 
 def free_port() -> int:
@@ -437,17 +435,13 @@ async def main() -> None:
                                   rate=full_rate / 2, seconds=10)
             ms = {k: [v * 1000 for v in vals] for k, vals in lat.items()}
             print(f"5. at half that rate ({full_rate / 2:,.0f}/s): accepted → WebSocket p50 "
-                  f"{statistics.median(ms['ws']):.1f} ms / p99 {pct(ms['ws'], 0.99):.1f} ms (n={len(ms['ws'])});"
+                  f"{statistics.median(ms['ws']):.1f} ms / p99 {pct(ms['ws'], 99):.1f} ms (n={len(ms['ws'])});"
                   f" accepted → queryable p50 {statistics.median(ms['query']):.1f} ms / p99 "
-                  f"{pct(ms['query'], 0.99):.1f} ms (n={len(ms['query'])})")
+                  f"{pct(ms['query'], 99):.1f} ms (n={len(ms['query'])})")
         await conn.close()
     finally:
         procs.stop_all()
-        admin = await asyncpg.connect(args.database_url)
-        await admin.execute(f'DROP SCHEMA IF EXISTS "{procs.schema}" CASCADE')
-        await admin.execute(f'DROP OWNED BY "hearth_{procs.schema}"')
-        await admin.execute(f'DROP ROLE IF EXISTS "hearth_{procs.schema}"')
-        await admin.close()
+        await drop_bench_schema(args.database_url, procs.schema)
 
 
 def _children_parent(pid: int) -> int | None:

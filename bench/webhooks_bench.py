@@ -20,9 +20,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import httpx
 from aiohttp import web
+from benchlib import drop_bench_schema, pct
 from hearth_contracts.envelope import to_cloudevent_bytes
 from hearth_contracts.telemetry import AlertRaised
 from hearth_contracts.topics import TELEMETRY_ALERTS
@@ -62,9 +62,6 @@ def run_receiver(port: int) -> None:
 # --- the bench ------------------------------------------------------------------------------------------
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 def alert(org_id: str) -> tuple[str, bytes]:
@@ -149,13 +146,7 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         receiver.terminate()
         await receiver.wait()
-        admin = await asyncpg.connect(args.database_url)
-        try:
-            await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-            await admin.execute(f'DROP OWNED BY "hearth_{schema}"')
-            await admin.execute(f'DROP ROLE IF EXISTS "hearth_{schema}"')
-        finally:
-            await admin.close()
+        await drop_bench_schema(args.database_url, schema)
 
 
 async def run(bench: Bench, args: argparse.Namespace) -> None:

@@ -17,12 +17,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from hearth_kit.auth import SigningKey, jwks
 from hearth_kit.db import Database
 from hearth_kit.errors import Conflict
 from hearth_kit.ids import new_id
 from hearth_kit.logging import get_logger
+from hearth_kit.sealing import Sealer
 
 from hearth_auth_token import repository
 from hearth_auth_token.config import Settings
@@ -45,37 +45,12 @@ class KeySet:
         return document
 
 
-_SEALED = "fernet:"
-
-
-class KeySealer:
-    """Encrypts private keys for the table and decrypts them again (MultiFernet: first key seals)."""
-
-    def __init__(self, keys: list[str]) -> None:
-        self._fernet = MultiFernet([Fernet(k) for k in keys]) if keys else None
-
-    def seal(self, pem: str) -> str:
-        if self._fernet is None:
-            return pem
-        return _SEALED + self._fernet.encrypt(pem.encode()).decode()
-
-    def unseal(self, stored: str, *, kid: str) -> str:
-        if not stored.startswith(_SEALED):
-            return stored  # written before encryption was configured
-        if self._fernet is None:
-            raise RuntimeError(f"signing key {kid} is encrypted but HEARTH_AUTH_KEY_ENCRYPTION_KEYS is not set")
-        try:
-            return self._fernet.decrypt(stored[len(_SEALED):].encode()).decode()
-        except InvalidToken as exc:
-            raise RuntimeError(f"signing key {kid} cannot be decrypted with HEARTH_AUTH_KEY_ENCRYPTION_KEYS") from exc
-
-
 class KeyRing:
     """Loads, caches and rotates the signing keys of one service instance."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._sealer = KeySealer(settings.key_encryption_keys)
+        self._sealer = Sealer(settings.key_encryption_keys, setting="HEARTH_AUTH_KEY_ENCRYPTION_KEYS")
         self._lock = asyncio.Lock()
         self._current: KeySet | None = None
         self._loaded_at = 0.0
@@ -137,9 +112,9 @@ class KeyRing:
         return key, self._current
 
 
-def _key_set(rows: list[Any], sealer: KeySealer) -> KeySet:
+def _key_set(rows: list[Any], sealer: Sealer) -> KeySet:
     """Rows newest first → signer = newest active key; published = all rows given."""
-    keys = [(SigningKey.from_pem(sealer.unseal(r["private_pem"], kid=r["kid"]), r["kid"]), r["retired_at"] is None)
-            for r in rows]
+    keys = [(SigningKey.from_pem(sealer.open(r["private_pem"], what=f"signing key {r['kid']}"), r["kid"]),
+             r["retired_at"] is None) for r in rows]
     signer = next(k for k, active in keys if active)
     return KeySet(signer=signer, published=tuple(k for k, _ in keys))

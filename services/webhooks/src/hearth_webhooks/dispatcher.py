@@ -22,13 +22,13 @@ from hearth_kit.db import Database
 from hearth_kit.ids import new_id
 from hearth_kit.logging import get_logger
 from hearth_kit.outbox import append
+from hearth_kit.sealing import Sealer
 from prometheus_client import Counter, Histogram
 
 from hearth_webhooks import domain, repository
 from hearth_webhooks.config import Settings
 from hearth_webhooks.repository import AttemptRow
 from hearth_webhooks.runtime import WebhooksRuntime
-from hearth_webhooks.sealing import SecretBox
 from hearth_webhooks.sender import AttemptResult, Sender
 
 log = get_logger(__name__)
@@ -71,7 +71,7 @@ class _Claimed:
 class Dispatcher:
     """One replica's delivery loop."""
 
-    def __init__(self, db: Database, settings: Settings, box: SecretBox) -> None:
+    def __init__(self, db: Database, settings: Settings, box: Sealer) -> None:
         self._db = db
         self._settings = settings
         self._box = box

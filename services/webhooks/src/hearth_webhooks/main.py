@@ -7,12 +7,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from hearth_kit.runtime import create_service, serve
+from hearth_kit.sealing import Sealer
 
 from hearth_webhooks.api import router
 from hearth_webhooks.config import Settings
 from hearth_webhooks.consumers import wire
 from hearth_webhooks.dispatcher import delivery_job
-from hearth_webhooks.sealing import SecretBox
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -22,7 +22,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     return create_service(
         settings=settings, migrations_dir=MIGRATIONS, routers=[router], consumers=wire, jobs=[delivery_job],
-        state=SecretBox(settings.secret_encryption_keys),
+        state=Sealer(settings.secret_encryption_keys, setting="HEARTH_WEBHOOKS_SECRET_ENCRYPTION_KEYS"),
         admin_database_url=os.environ.get("HEARTH_ADMIN_DATABASE_URL"),
     )
 

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends
 from hearth_kit.runtime import Runtime, current_runtime
+from hearth_kit.sealing import Sealer
 
 from hearth_webhooks.config import Settings
-from hearth_webhooks.sealing import SecretBox
 
-WebhooksRuntime = Runtime[Settings, SecretBox]
+WebhooksRuntime = Runtime[Settings, Sealer]
 WebhooksDeps = Annotated[WebhooksRuntime, Depends(current_runtime)]

@@ -12,10 +12,10 @@ from hearth_kit.db import Database
 from hearth_kit.ids import looks_like, new_id
 from hearth_kit.pagination import PageParams
 from hearth_kit.problems import Problem, not_found
+from hearth_kit.sealing import Sealer
 
 from hearth_webhooks import domain, repository
 from hearth_webhooks.schemas import EndpointIn, EndpointPatch, ReplayIn
-from hearth_webhooks.sealing import SecretBox
 
 PING_SOURCE = "hearth/webhooks"
 
@@ -51,7 +51,7 @@ def _endpoint_id(endpoint_id: str) -> str:
 # --- endpoints ------------------------------------------------------------------------------------------
 
 async def create_endpoint(conn: asyncpg.Connection, *, principal: Principal, body: EndpointIn,
-                          box: SecretBox) -> dict[str, Any]:
+                          box: Sealer) -> dict[str, Any]:
     """Save an endpoint with a fresh secret (the caller shows the secret once; it is stored sealed)."""
     _check_patterns(body.event_types)
     row = await repository.insert_endpoint(
@@ -61,7 +61,7 @@ async def create_endpoint(conn: asyncpg.Connection, *, principal: Principal, bod
     return endpoint_doc(row)
 
 
-async def current_secret(db: Database, *, principal: Principal, endpoint_id: str, box: SecretBox) -> str:
+async def current_secret(db: Database, *, principal: Principal, endpoint_id: str, box: Sealer) -> str:
     """The endpoint's signing secret in clear (right after creating or rotating it only)."""
     async with db.transaction(org_id=principal.org_id) as conn:
         sealed = await repository.get_secret(conn, endpoint_id)
@@ -109,7 +109,7 @@ async def delete_endpoint(db: Database, *, principal: Principal, endpoint_id: st
             raise not_found("endpoint", endpoint_id)
 
 
-async def rotate_secret(db: Database, *, principal: Principal, endpoint_id: str, box: SecretBox,
+async def rotate_secret(db: Database, *, principal: Principal, endpoint_id: str, box: Sealer,
                         overlap_seconds: float) -> dict[str, Any]:
     """A new secret signs from now on; the old one signs beside it for the overlap (both signatures sent)."""
     principal.require_write()

@@ -13,7 +13,6 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from hearth_webhooks import domain
 from hearth_webhooks.config import SVIX_RETRY_SCHEDULE, Settings
 from hearth_webhooks.dispatcher import TokenBucket
-from hearth_webhooks.sealing import SecretBox
 from hearth_webhooks.sender import BlockedAddress, SafeResolver
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -204,17 +203,6 @@ async def test_connect_time_resolver_refuses_names_pointing_inside() -> None:
     assert [r["host"] for r in mixed] == ["93.184.216.34"]  # only the public address is ever dialled
     allowed = await SafeResolver(LOOPBACK, _FakeDNS("127.0.0.1")).resolve("localhost", 80)
     assert [r["host"] for r in allowed] == ["127.0.0.1"]
-
-
-def test_secret_box_seals_and_rotates_keys() -> None:
-    from cryptography.fernet import Fernet
-
-    k1, k2 = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    sealed = SecretBox([k1]).seal("whsec_abc")
-    assert "whsec_abc" not in sealed
-    assert SecretBox([k2, k1]).open(sealed) == "whsec_abc"  # a new first key still opens old rows
-    with pytest.raises(RuntimeError):
-        SecretBox([k2]).open(sealed)
 
 
 def test_prod_refuses_to_start_without_an_encryption_key() -> None:

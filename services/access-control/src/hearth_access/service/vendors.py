@@ -16,10 +16,10 @@ from hearth_kit.ids import new_id
 from hearth_kit.logging import get_logger
 from hearth_kit.pagination import PageParams
 from hearth_kit.problems import Problem, not_found
+from hearth_kit.sealing import Sealer
 
 from hearth_access import repository as repo
 from hearth_access.config import Settings
-from hearth_access.crypto import CredentialSealer
 from hearth_access.service.projection import wait_for_building, wait_for_unit
 from hearth_access.vendor.driver import AurmurDriver, RetryPolicy, TemporaryToken, VendorError
 
@@ -29,7 +29,7 @@ log = get_logger(__name__)
 class DbTokenStore:
     """Keeps a vendor's temporary token sealed in its row, so a restart reuses it instead of minting."""
 
-    def __init__(self, db: Database, sealer: CredentialSealer, *, vendor_id: str, org_id: str) -> None:
+    def __init__(self, db: Database, sealer: Sealer, *, vendor_id: str, org_id: str) -> None:
         self._db, self._sealer, self._vendor_id, self._org_id = db, sealer, vendor_id, org_id
 
     async def load(self) -> TemporaryToken | None:
@@ -37,7 +37,8 @@ class DbTokenStore:
             row = await repo.vendor(conn, self._vendor_id)
         if row is None or not row["temporary_token"]:
             return None
-        return TemporaryToken(self._sealer.unseal(row["temporary_token"]), float(row["temporary_expires"] or 0))
+        token = self._sealer.open(row["temporary_token"], what="a vendor token")
+        return TemporaryToken(token, float(row["temporary_expires"] or 0))
 
     async def save(self, token: TemporaryToken) -> None:
         async with self._db.transaction(org_id=self._org_id) as conn:
@@ -52,7 +53,8 @@ class VendorHub:
         self.db = db
         self.settings = settings
         self.client = client
-        self.sealer = CredentialSealer(settings.credential_keys)
+        self.sealer = Sealer(settings.credential_keys, setting="HEARTH_ACCESS_CREDENTIAL_KEYS",
+                             clear_text_allowed=False)
         self.policy = RetryPolicy(attempts=settings.vendor_attempts, backoff_seconds=settings.vendor_backoff_seconds,
                                   timeout_seconds=settings.vendor_timeout_seconds,
                                   refresh_margin_seconds=settings.vendor_token_refresh_margin_seconds)
@@ -77,7 +79,7 @@ class VendorHub:
         if drv is None:
             store = DbTokenStore(self.db, self.sealer, vendor_id=vendor["id"], org_id=vendor["org_id"])
             drv = AurmurDriver(base_url=vendor["base_url"], client=self.client, policy=self.policy, store=store,
-                               permanent_token=self.sealer.unseal(vendor["permanent_token"]))
+                               permanent_token=self.sealer.open(vendor["permanent_token"], what="a vendor token"))
             self._drivers[vendor["id"]] = drv
         return drv
 

@@ -83,7 +83,8 @@ async def test_water_leak_opens_one_emergency_request(maint: ServiceHarness, pro
         await reader.wait_for(lambda k, e: e.subject == req["id"] and e.type.endswith("created.v1"))
     await settle(maint, producer, world)
     assert await requests_where(maint, world.org, "sensor_id", sensor) == [req]
-    assert (req["priority"], req["category"], req["source"], req["status"]) == ("emergency", "plumbing", "sensor", "new")
+    assert (req["priority"], req["category"], req["source"], req["status"]) == (
+        "emergency", "plumbing", "sensor", "new")
     # another raise of the same sensor while open: a comment, not a second request
     await produce(producer, raised(world, sensor, severity="warning"), subject=sensor, org_id=world.org)
     h = maint.headers(org_id=world.org)

@@ -280,9 +280,9 @@ async def test_a_building_projected_a_moment_later_is_waited_for(maint: ServiceH
 
     async def publish_soon() -> None:
         await asyncio.sleep(0.2)
-        from maint_helpers import NOW, produce
         from hearth_contracts.common import Address
         from hearth_contracts.property import BuildingCreated
+        from maint_helpers import NOW, produce
         await produce(producer, BuildingCreated(
             building_id=building_id, org_id=world.org, name="Fresh", type="residential",
             address=Address(line1="1 New St", city="Oslo", country="NO"), timezone="UTC", status="active",

@@ -48,6 +48,7 @@ class ApiKeyCreated(_AuthEvent):
     prefix: str = Field(description="The first characters of the secret, for display")
     secret_sha256: str = Field(description="Hex SHA-256 of the whole secret; what the gateway looks keys up by")
     created_at: datetime
+    member_id: str | None = Field(default=None, description="Org member (mem_...) the key belongs to, if any")
 
 
 @register

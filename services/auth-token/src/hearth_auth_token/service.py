@@ -32,6 +32,7 @@ from hearth_auth_token.domain import (
     temporary_token_claims,
 )
 from hearth_auth_token.keys import KeyRing
+from hearth_auth_token.members import check_key_member
 
 SOURCE = "hearth/auth-token"
 _BEARER = {"WWW-Authenticate": "Bearer"}
@@ -51,7 +52,7 @@ def api_key_view(row: asyncpg.Record) -> dict[str, Any]:
     """The API shape of a key: never its secret or its hash."""
     return {
         "id": row["id"], "name": row["name"], "role": row["role"], "scopes": list(row["scopes"]),
-        "prefix": row["prefix"], "created_at": _iso(row["created_at"]),
+        "prefix": row["prefix"], "member_id": row["member_id"], "created_at": _iso(row["created_at"]),
         "last_used_at": _iso(row["last_used_at"]), "revoked_at": _iso(row["revoked_at"]),
     }
 
@@ -68,18 +69,18 @@ def require_platform_admin(principal: Principal) -> None:
 
 async def _issue_key(
     conn: asyncpg.Connection, *, org_id: str, plan: str, name: str, role: str, scopes: list[str],
-    traceparent: str | None,
+    traceparent: str | None, member_id: str | None = None,
 ) -> tuple[asyncpg.Record, str]:
     """Store a new key (hash only) and announce it; returns the row and the secret (shown once)."""
     secret = new_secret()
     digest = hash_secret(secret)
     row = await repository.insert_api_key(conn, {
         "id": new_id("key"), "org_id": org_id, "name": name, "role": role, "scopes": scopes,
-        "prefix": display_prefix(secret), "secret_sha256": digest,
+        "prefix": display_prefix(secret), "secret_sha256": digest, "member_id": member_id,
     })
     event = ApiKeyCreated(key_id=row["id"], org_id=org_id, name=row["name"], role=row["role"],
                           scopes=list(row["scopes"]), plan=plan, prefix=row["prefix"], secret_sha256=digest,
-                          created_at=row["created_at"])
+                          created_at=row["created_at"], member_id=member_id)
     await outbox.append(conn, source=SOURCE, data=event, subject=row["id"], org_id=org_id, traceparent=traceparent)
     return row, secret
 
@@ -112,8 +113,10 @@ async def create_api_key(
     if org is None:
         raise Problem(409, f"org {principal.org_id} is not registered with auth-token; create it first "
                            "(POST /v1/admin/orgs)", slug="org-not-registered")
+    await check_key_member(conn, body.member_id)
     row, secret = await _issue_key(conn, org_id=principal.org_id, plan=org["plan"], name=body.name,
-                                   role=body.role, scopes=body.scopes, traceparent=traceparent)
+                                   role=body.role, scopes=body.scopes, traceparent=traceparent,
+                                   member_id=body.member_id)
     return {**api_key_view(row), "secret": None}, secret
 
 
@@ -151,7 +154,7 @@ def _identity(row: asyncpg.Record, settings: Settings) -> dict[str, Any]:
     return {
         "key_id": row["id"], "org_id": row["org_id"], "role": row["role"], "scopes": list(row["scopes"]),
         "plan": row["plan"], "rate_limit_per_hour": settings.plan_limits.get(row["plan"]),
-        "revoked": row["revoked_at"] is not None,
+        "revoked": row["revoked_at"] is not None, "member_id": row["member_id"],
     }
 
 
@@ -202,7 +205,7 @@ async def exchange_token(
     claims = temporary_token_claims(
         key_id=row["id"], org_id=row["org_id"], role=row["role"], scopes=list(row["scopes"]),
         plan=row["plan"], rate_limit_per_hour=settings.plan_limits.get(row["plan"]), issuer=settings.temp_token_issuer,
-        audience=settings.temp_token_audience, now=int(time.time()), ttl_seconds=ttl,
+        audience=settings.temp_token_audience, now=int(time.time()), ttl_seconds=ttl, member_id=row["member_id"],
     )
     return {"temporary_token": keys.signer.sign(claims), "token_type": "Bearer", "expires_at": claims["exp"],
             "expires_in": ttl}

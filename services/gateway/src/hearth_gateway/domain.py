@@ -34,6 +34,7 @@ class Identity:
     plan: str = "standard"
     rate_limit_per_hour: int | None = 1000  # None: unlimited
     temporary: bool = False
+    member_id: str | None = None  # the org member the key belongs to (forwarded as claim `member_id`)
 
     @property
     def forwarded_scopes(self) -> frozenset[str]:

@@ -152,15 +152,15 @@ class InternalTokens:
 
     def __init__(self, signer: InternalTokenSigner) -> None:
         self.signer = signer
-        self._cache: dict[tuple[str, str, str, frozenset[str]], tuple[str, float]] = {}
+        self._cache: dict[tuple[str, str, str, frozenset[str], str | None], tuple[str, float]] = {}
 
     def for_identity(self, identity: Identity, now: float) -> str:
-        cache_key = (identity.org_id, identity.key_id, identity.role, identity.forwarded_scopes)
+        cache_key = (identity.org_id, identity.key_id, identity.role, identity.forwarded_scopes, identity.member_id)
         hit = self._cache.get(cache_key)
         if hit is not None and hit[1] > now:
             return hit[0]
         principal = Principal(org_id=identity.org_id, subject=identity.key_id, role=identity.role,
-                              scopes=identity.forwarded_scopes)
+                              scopes=identity.forwarded_scopes, member_id=identity.member_id)
         token: str = self.signer.mint(principal)
         if len(self._cache) > 50_000:
             self._cache.clear()
@@ -311,7 +311,8 @@ class Gateway:
         limit = plan_limit(plan, int(explicit) if explicit is not None else None, self.settings.plan_limits,
                            has_explicit="rate_limit_per_hour" in data)
         return Identity(key_id=key_id, org_id=org, role=role, scopes=frozenset(data.get("scopes") or ()),
-                        plan=plan, rate_limit_per_hour=limit, temporary=temporary)
+                        plan=plan, rate_limit_per_hour=limit, temporary=temporary,
+                        member_id=data["member_id"] if isinstance(data.get("member_id"), str) else None)
 
     async def _verify_temporary(self, token: str, now: float) -> Identity:
         try:
@@ -353,7 +354,7 @@ class Gateway:
             limit = plan_limit(created.plan, None, self.settings.plan_limits, has_explicit=False)
             identity = Identity(key_id=created.key_id, org_id=created.org_id, role=created.role,
                                 scopes=frozenset(created.scopes), plan=created.plan,
-                                rate_limit_per_hour=limit)
+                                rate_limit_per_hour=limit, member_id=created.member_id)
             self.identities.put(created.secret_sha256, identity, time.monotonic())
 
     # -------------------------------------------------------------- rate limits

@@ -87,7 +87,8 @@ async def test_another_orgs_member_is_404(auth: ServiceHarness) -> None:
                                     headers=auth.headers(org_id=mine)), 201)
     other = auth.headers(org_id=theirs)
     for method, body in (("GET", None), ("PATCH", {"name": "x"}), ("DELETE", None)):
-        assert (await auth.client.request(method, f"/v1/members/{m['id']}", json=body, headers=other)).status_code == 404
+        resp = await auth.client.request(method, f"/v1/members/{m['id']}", json=body, headers=other)
+        assert resp.status_code == 404
     assert data(await auth.client.get("/v1/members", headers=other)) == []
     key = await auth.client.post("/v1/api-keys", json={"name": "k", "role": "technician", "member_id": m["id"]},
                                  headers=other)

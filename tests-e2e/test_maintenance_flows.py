@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from conftest import bearer, new_org
 
 pytestmark = pytest.mark.e2e

@@ -11,6 +11,6 @@ for s in postgres.sh kafka.sh; do
 done
 export HEARTH_DATABASE_URL="postgresql://hearth:hearth@127.0.0.1:15432/hearth" HEARTH_KAFKA_BOOTSTRAP=127.0.0.1:19092
 export HEARTH_LOG_LEVEL=WARNING
-for b in bench/foundation_bench.py bench/property_bench.py bench/gateway_bench.py; do
+for b in bench/foundation_bench.py bench/property_bench.py bench/gateway_bench.py bench/maintenance_bench.py; do
   if [ -f "$b" ]; then echo; echo "=== $b"; .venv/bin/python "$b"; fi
 done

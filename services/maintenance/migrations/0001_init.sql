@@ -9,6 +9,9 @@ CREATE TABLE requests (
     category              text        NOT NULL CHECK (category IN
                               ('plumbing', 'electrical', 'hvac', 'appliance', 'locks', 'pest', 'general')),
     priority              text        NOT NULL CHECK (priority IN ('low', 'normal', 'high', 'emergency')),
+    -- for sorting by priority with an index (low 0 .. emergency 3)
+    priority_rank         smallint    GENERATED ALWAYS AS (CASE priority WHEN 'low' THEN 0 WHEN 'normal' THEN 1
+                                          WHEN 'high' THEN 2 ELSE 3 END) STORED,
     status                text        NOT NULL CHECK (status IN
                               ('new', 'assigned', 'in_progress', 'on_hold', 'done', 'canceled')),
     source                text        NOT NULL CHECK (source IN ('resident', 'staff', 'sensor', 'lock', 'partner')),
@@ -35,10 +38,14 @@ CREATE TABLE requests (
     CHECK (status <> 'assigned' OR assignee_id IS NOT NULL),
     CHECK (window_end IS NULL OR window_end > window_start)
 );
-CREATE INDEX requests_org_created ON requests (org_id, created_at DESC, id);
-CREATE INDEX requests_org_status ON requests (org_id, status, created_at DESC, id);
-CREATE INDEX requests_org_assignee ON requests (org_id, assignee_id, created_at DESC, id);
-CREATE INDEX requests_org_building ON requests (org_id, building_id, created_at DESC, id);
+-- list pages walk these in sort order (id breaks ties the same way as ORDER BY ... id)
+CREATE INDEX requests_org_created ON requests (org_id, created_at DESC, id DESC);
+CREATE INDEX requests_org_updated ON requests (org_id, updated_at DESC, id DESC);
+CREATE INDEX requests_org_due ON requests (org_id, due_at, id);
+CREATE INDEX requests_org_priority ON requests (org_id, priority_rank DESC, created_at DESC, id DESC);
+CREATE INDEX requests_org_status ON requests (org_id, status, created_at DESC, id DESC);
+CREATE INDEX requests_org_assignee ON requests (org_id, assignee_id, created_at DESC, id DESC);
+CREATE INDEX requests_org_building ON requests (org_id, building_id, created_at DESC, id DESC);
 CREATE INDEX requests_org_unit ON requests (org_id, unit_id) WHERE unit_id IS NOT NULL;
 CREATE INDEX requests_org_due_open ON requests (org_id, due_at)
     WHERE status IN ('new', 'assigned', 'in_progress', 'on_hold');

@@ -79,14 +79,17 @@ async def list_requests(
     created_to: Annotated[datetime | None, Query(description="Created before (RFC 3339)")] = None,
     q: Annotated[Text | None, Query(max_length=200, description="Title contains (case-insensitive)")] = None,
     sort: Annotated[Sort, Query(description="Field, `-` for descending")] = "-created_at",
-) -> dict[str, Any]:
+) -> JSONResponse:
     """List requests with filters (a technician sees only the requests assigned to them)."""
     filters = repo.RequestFilter(
         statuses=list(dict.fromkeys(status)) if status else None, priority=priority, category=category,
         building_id=building_id, unit_id=unit_id, assignee_id=assignee_id, overdue=overdue, source=source,
         created_from=created_from, created_to=created_to, q=q)
     items, total = await service.list_requests(deps.db, principal=principal, filters=filters, sort=sort, page=page)
-    return page_body(items, total=total, params=page)
+    body = page_body(items, total=min(total, repo.COUNT_CAP), params=page)
+    if total > repo.COUNT_CAP:
+        body["meta"]["total_capped"] = True
+    return JSONResponse(body)  # documented by response_model, not re-validated on the way out
 
 
 @router.get("/requests/{request_id}", response_model=RequestDoc, operation_id="getRequest",

@@ -66,9 +66,10 @@ class RequestOut(BaseModel):
 
 
 class PageMeta(BaseModel):
-    total: int
+    total: int = Field(description="Matches (requests lists: counted up to 1,000)")
     page: int
     limit: int
+    total_capped: bool | None = Field(default=None, description="True when there are more than `total` matches")
 
 
 class RequestDoc(BaseModel):

@@ -30,10 +30,14 @@ e2e:
 bench: bootstrap    ## benchmarks: figures and ratios, not assertions
 	@bash scripts/bench.sh
 
-lint: bootstrap     ## ruff + mypy --strict
+lint: bootstrap     ## ruff + mypy --strict (source and tests)
 	@.venv/bin/ruff check .
 	@.venv/bin/mypy -p hearth_kit -p hearth_contracts $$(for d in services/*/src/hearth_*; do echo -p $$(basename $$d); done)
 	@.venv/bin/mypy bench
+	@# tests too: each test folder on its own (they share module names such as conftest)
+	@for d in libs/*/tests/unit libs/*/tests/integration libs/contracts/tests services/*/tests/unit \
+	          services/*/tests/integration tests-e2e; do \
+	  [ -d "$$d" ] || continue; MYPYPATH=$$d .venv/bin/mypy --no-error-summary "$$d" || exit 1; done
 
 fmt: bootstrap
 	@.venv/bin/ruff check --fix .

@@ -32,6 +32,19 @@ trap stop_all EXIT
 # pytest exits 5 when it collected nothing; that is a failure here too (a silent no-op CI is a defect).
 run_pytest() { "$PY" -m pytest -p no:cacheprovider "$@"; }
 
+# The official AsyncAPI parser (node) checks libs/contracts/asyncapi.json; installed once from its lock file,
+# again only when the lock changes.
+parser_dir=libs/contracts/tests/asyncapi_parser
+if [ "$what" = unit ] || [ "$what" = all ]; then
+  lock_sum=$(sha256sum "$parser_dir/package-lock.json" | cut -d' ' -f1)
+  if [ "$(cat "$parser_dir/node_modules/.hearth-lock-sha256" 2>/dev/null)" != "$lock_sum" ]; then
+    echo "== installing the AsyncAPI parser (npm ci)"
+    (cd "$parser_dir" && npm ci --no-audit --no-fund --loglevel=error) \
+      || { echo "npm ci failed in $parser_dir: the AsyncAPI contract test needs it" >&2; exit 1; }
+    echo "$lock_sum" > "$parser_dir/node_modules/.hearth-lock-sha256"
+  fi
+fi
+
 if [ "$what" = unit ] || [ "$what" = all ]; then
   echo "== unit tests"
   run_pytest -q libs/*/tests/unit libs/contracts/tests services/*/tests/unit
@@ -44,6 +57,10 @@ if [ "$what" != unit ]; then
   done
 fi
 
+# Tests reach the infra started above directly (asking the scripts again costs a JVM probe per call).
+export HEARTH_DATABASE_URL="postgresql://hearth:hearth@127.0.0.1:$HEARTH_PG_PORT/hearth"
+export HEARTH_KAFKA_BOOTSTRAP="127.0.0.1:$HEARTH_KAFKA_PORT"
+
 if [ "$what" = integration ] || [ "$what" = all ]; then
   echo "== integration tests (real Postgres + Kafka)"
   run_pytest -q libs/*/tests/integration services/*/tests/integration
@@ -51,8 +68,6 @@ fi
 
 if [ "$what" = e2e ] || [ "$what" = all ]; then
   echo "== e2e tests (through the gateway of a running platform)"
-  export HEARTH_DATABASE_URL="postgresql://hearth:hearth@127.0.0.1:$HEARTH_PG_PORT/hearth"
-  export HEARTH_KAFKA_BOOTSTRAP="127.0.0.1:$HEARTH_KAFKA_PORT"
   HEARTH_RUN_DIR="$PWD/.run/test-platform" HEARTH_PORT_OFFSET="${HEARTH_TEST_PORT_OFFSET:-10000}" HEARTH_ENVIRONMENT=test HEARTH_GATEWAY_REPLICAS=2 HEARTH_AUTH_TEMP_TOKEN_TTL_SECONDS=3 \
     HEARTH_PLAN_LIMITS='{"standard":1000,"professional":5000,"enterprise":null,"test":5}' \
     "$PY" deploy/local/stack.py up

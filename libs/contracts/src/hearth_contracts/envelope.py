@@ -12,6 +12,16 @@ from cloudevents.core.v1.event import CloudEvent
 from pydantic import BaseModel, ConfigDict
 
 DATACONTENTTYPE = "application/json"
+# Kafka binding, structured mode: every record says it carries a whole CloudEvent as JSON.
+STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
+KAFKA_HEADERS: tuple[tuple[str, bytes], ...] = (("content-type", STRUCTURED_CONTENT_TYPE.encode()),)
+# The Sequence extension compares values as strings: zero-padded to the width of the largest bigint.
+SEQUENCE_WIDTH = 20
+
+
+def format_sequence(sequence: int) -> str:
+    """A per-aggregate sequence number as the extension wants it: a string that sorts like the number."""
+    return str(sequence).zfill(SEQUENCE_WIDTH)
 _FORMAT = JSONFormat()
 
 
@@ -40,7 +50,7 @@ class Envelope(BaseModel):
     subject: str
     time: datetime
     orgid: str
-    sequence: int
+    sequence: int  # sent zero-padded (sorts as a string); read back as the number
     data: dict[str, Any]
     traceparent: str | None = None
     specversion: str = "1.0"
@@ -71,7 +81,7 @@ def to_cloudevent_bytes(
         "time": time or datetime.now(UTC),
         "datacontenttype": DATACONTENTTYPE,
         "orgid": org_id,
-        "sequence": str(sequence),
+        "sequence": format_sequence(sequence),
     }
     if traceparent:
         attributes["traceparent"] = traceparent

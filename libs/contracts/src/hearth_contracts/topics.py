@@ -32,3 +32,6 @@ ALL_TOPICS: tuple[Topic, ...] = (
     TELEMETRY_ALERTS,
     BILLING_EVENTS,
 )
+
+# A consumer parks a record it cannot handle on `<topic>.dlt` (one partition; see hearth_kit.messaging).
+DEAD_LETTER_SUFFIX = ".dlt"

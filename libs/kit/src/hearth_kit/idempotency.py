@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from hearth_kit.problems import Problem
+from hearth_kit.errors import BadRequest, InvalidInput
 
 MAX_KEY_LENGTH = 200
 
@@ -31,7 +31,7 @@ async def run_idempotent(
     if key is None:
         return await create()
     if not key or len(key) > MAX_KEY_LENGTH:
-        raise Problem(400, f"Idempotency-Key must be 1..{MAX_KEY_LENGTH} characters", slug="bad-idempotency-key")
+        raise BadRequest(f"Idempotency-Key must be 1..{MAX_KEY_LENGTH} characters", code="bad-idempotency-key")
     digest = body_hash(request_body)
     # Two concurrent requests with one key take turns here instead of both creating.
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"idem:{org_id}:{key}")
@@ -40,8 +40,8 @@ async def run_idempotent(
     )
     if row is not None:
         if row["request_hash"] != digest:
-            raise Problem(422, "Idempotency-Key was already used with a different request body",
-                          slug="idempotency-key-reused")
+            raise InvalidInput("Idempotency-Key was already used with a different request body",
+                               code="idempotency-key-reused")
         return int(row["status_code"]), row["body"]
     status, body = await create()
     await conn.execute(

@@ -7,19 +7,25 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from hearth_contracts.envelope import Envelope, parse_cloudevent
-from hearth_contracts.topics import Topic
+from hearth_contracts.topics import DEAD_LETTER_SUFFIX, Topic
+from prometheus_client import Counter, Gauge
 
 from hearth_kit.db import Database
 from hearth_kit.inbox import first_delivery
 from hearth_kit.logging import get_logger
 
 log = get_logger(__name__)
+
+DEAD_LETTERED = Counter("hearth_consumer_dead_lettered_total", "Records parked on a dead-letter topic",
+                        ["consumer", "topic"])
+CONSUMER_LAG = Gauge("hearth_consumer_lag", "Records behind the partition's end, seen at the last record handled",
+                     ["consumer", "topic", "partition"])
 
 # Every consumer acks only after its handler finished; on an error the message is redelivered
 # (AckPolicy.ACK would commit past a failed message and lose it, so we nack on error instead).
@@ -68,7 +74,6 @@ async def ensure_topics(bootstrap: str, topics: Iterable[Topic], *, replication:
 
 EventHandler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
 
-DEAD_LETTER_SUFFIX = ".dlt"
 _ATTEMPTS_MAX_TRACKED = 10_000
 
 
@@ -127,6 +132,7 @@ class DeadLetters:
                 "consumer": consumer, "topic": record.topic, "partition": record.partition,
                 "offset": record.offset, "attempts": attempts, "error": reason[:1000]}.items())]
         await self._producer.send_and_wait(topic, record.value, key=record.key, headers=headers)
+        DEAD_LETTERED.labels(consumer, record.topic).inc()
         log.error("record parked on the dead-letter topic", consumer=consumer, topic=record.topic,
                   partition=record.partition, offset=record.offset, attempts=attempts, reason=reason[:300])
 
@@ -150,6 +156,7 @@ def idempotent_consumer(
 
     async def on_message(msg: KafkaMessage) -> None:
         record = msg.raw_message
+        _observe_lag(consumer, msg)
         try:
             envelope = parse_cloudevent(msg.body)
         except ValueError as exc:
@@ -175,6 +182,20 @@ def idempotent_consumer(
             dead_letters.succeeded(record)
 
     return on_message
+
+
+def _observe_lag(consumer: str, msg: KafkaMessage) -> None:
+    """Lag = the partition's high watermark (as this consumer last fetched it) minus the next offset."""
+    record = msg.raw_message
+    highwater = getattr(getattr(msg, "consumer", None), "highwater", None)
+    if highwater is None or isinstance(record, tuple):
+        return
+    try:
+        end = highwater(TopicPartition(record.topic, record.partition))
+    except Exception:  # a consumer that does not track the partition (e.g. in tests): nothing to report
+        return
+    if end is not None:
+        CONSUMER_LAG.labels(consumer, record.topic, str(record.partition)).set(max(end - record.offset - 1, 0))
 
 
 async def wait_for(predicate: Callable[[], Awaitable[bool]], *, timeout: float, interval: float = 0.05) -> bool:

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from hearth_contracts.envelope import EventData, to_cloudevent_bytes
+from hearth_contracts.envelope import KAFKA_HEADERS, EventData, to_cloudevent_bytes
 from prometheus_client import Counter, Gauge
 
 from hearth_kit.db import Database
@@ -211,7 +211,9 @@ class OutboxRelay:
             # Queue the whole batch, then wait for every ack: the producer pipelines them, and
             # idempotence keeps each partition's order even when it retries.
             futures = [
-                await producer.send(r["topic"], value=bytes(r["payload"]), key=r["key"].encode()) for r in rows
+                await producer.send(r["topic"], value=bytes(r["payload"]), key=r["key"].encode(),
+                                    headers=list(KAFKA_HEADERS))
+                for r in rows
             ]
             await asyncio.gather(*futures)
             await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Query
+from fastapi.responses import JSONResponse
 
 MAX_LIMIT = 100
 
@@ -35,3 +36,10 @@ Pagination = Annotated[PageParams, Depends(_page_params)]
 def page_body(items: list[Any], *, total: int, params: PageParams) -> dict[str, Any]:
     """The list response document."""
     return {"data": items, "meta": {"total": total, "page": params.page, "limit": params.limit}}
+
+
+def page_response(items: list[Any], *, total: int, params: PageParams, **meta: Any) -> JSONResponse:
+    """The list response, sent as it is (routes declare `response_model=Page[...]` for the schema)."""
+    body = page_body(items, total=total, params=params)
+    body["meta"].update(meta)
+    return JSONResponse(body)

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hearth_kit.errors import DomainError, status_of
 from hearth_kit.logging import get_logger
 
 log = get_logger(__name__)
@@ -118,6 +119,13 @@ def install_problem_handlers(app: FastAPI) -> None:
             request, status=exc.status, detail=exc.detail, slug=exc.slug, title=exc.title,
             errors=exc.errors, headers=exc.headers, **exc.extra,
         )
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        status = status_of(exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return problem_response(request, status=status, detail=exc.detail, slug=exc.code, title=exc.title,
+                                errors=exc.errors, headers=headers, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,4 +1,5 @@
-"""Route helpers every service shares: the Idempotency-Key header, traceparent, create-once POSTs."""
+"""Deprecated route helpers, kept so older services still run: new code uses `hearth_kit.calls` (a `Call`
+opens the transaction, checks access, replays Idempotency-Key and sets Location/ETag)."""
 
 from __future__ import annotations
 

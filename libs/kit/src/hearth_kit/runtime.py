@@ -1,7 +1,14 @@
-"""Builds a service from its parts: settings → pool, migrations, relay, consumers, routes, lifespan.
+"""Builds a service from its parts: settings → pool, migrations, relay, subscriptions, routes, lifespan.
 
-`main.py` of each service calls `create_service(...)` with its own routers and consumer wiring, so the
-start-up order, health checks and shutdown are written once.
+`main.py` of each service calls `create_service(...)` with its settings, routers, subscriptions, jobs
+and typed state, so the start-up order, health checks and shutdown are written once:
+
+    app = create_service(settings=Settings(), state=KeyRing(...), migrations_dir=MIGRATIONS,
+                         routers=[router], subscriptions=[PAYMENTS], jobs=[sweep])
+
+`Runtime[Settings, State]` is what a running service holds; routes reach it through a dependency
+typed for the service (`Annotated[Runtime[Settings, State], Depends(current_runtime)]`), jobs get it
+as their argument, so `runtime.settings.<own field>` and `runtime.state` are typed everywhere.
 """
 
 from __future__ import annotations
@@ -13,53 +20,76 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from faststream.kafka import KafkaBroker
 from hearth_contracts.topics import ALL_TOPICS, Topic
+from typing_extensions import TypeVar
 
+from hearth_kit.api import install_openapi
 from hearth_kit.auth import InternalTokenVerifier
 from hearth_kit.db import Database, provision_service_database
+from hearth_kit.housekeeping import housekeeping_job
 from hearth_kit.http import create_http_app
 from hearth_kit.logging import configure_logging, get_logger
 from hearth_kit.messaging import DeadLetters, ensure_topics, new_broker
 from hearth_kit.migrate import folder_migrations, kit_migrations, migrate
 from hearth_kit.outbox import OutboxRelay
 from hearth_kit.settings import ServiceSettings
+from hearth_kit.subscriptions import Subscription
 
 log = get_logger(__name__)
 
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings, default=ServiceSettings, covariant=True)
+StateT = TypeVar("StateT", default=None, covariant=True)
+# create_service's own (invariant) type variables: the settings and state it is given.
+S = TypeVar("S", bound=ServiceSettings)
+St = TypeVar("St", default=None)
+
 
 @dataclass
-class Runtime:
-    """What a running service holds; routes reach it through `Deps`."""
+class Runtime(Generic[SettingsT, StateT]):
+    """What a running service holds: its typed settings, its database, its relay and its own state."""
 
-    settings: ServiceSettings
+    settings: SettingsT
     db: Database
     relay: OutboxRelay
+    # The service's own long-lived objects (a key ring, an HTTP client...): one typed place, not app.state.
+    state: StateT
     broker: KafkaBroker | None = None
     dead_letters: DeadLetters | None = None  # for `idempotent_consumer(dead_letters=...)`
     consumers_ready: bool = True
-    extras: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)  # deprecated: use `state`
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
+    @property
+    def source(self) -> str:
+        """The CloudEvents `source` of this service's events (from its settings)."""
+        return self.settings.source
 
-ConsumerWiring = Callable[[KafkaBroker, Runtime], None]
-BackgroundJob = Callable[[Runtime], Awaitable[None]]
+
+# Deprecated: `subscriptions=[Subscription(...)]` replaces hand-wired consumers.
+ConsumerWiring = Callable[[KafkaBroker, Runtime[Any, Any]], None]
+BackgroundJob = Callable[[Runtime[Any, Any]], Awaitable[None]]
 # Something a service holds open while it runs (e.g. an HTTP client session), given the runtime.
-Resource = Callable[[Runtime], AbstractAsyncContextManager[None]]
+Resource = Callable[[Runtime[Any, Any]], AbstractAsyncContextManager[None]]
 
 
-async def _runtime(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+async def current_runtime(request: Request) -> Runtime[Any, Any]:
+    """FastAPI dependency: the running service's runtime (type it per service with `Annotated`)."""
+    runtime: Runtime[Any, Any] = request.app.state.runtime
+    return runtime
 
 
-Deps = Annotated[Runtime, Depends(_runtime)]
+# Deprecated (untyped settings): a service declares
+# `Annotated[Runtime[Settings, State], Depends(current_runtime)]` instead.
+Deps = Annotated[Runtime[ServiceSettings, Any], Depends(current_runtime)]
+_runtime = current_runtime  # compat alias
 
 
-async def _start_broker_when_kafka_is_up(runtime: Runtime) -> None:
+async def _start_broker_when_kafka_is_up(runtime: Runtime[Any, Any]) -> None:
     """Consumers start as soon as Kafka answers; the HTTP side serves meanwhile."""
     assert runtime.broker is not None
     delay = 0.5
@@ -76,7 +106,8 @@ async def _start_broker_when_kafka_is_up(runtime: Runtime) -> None:
             delay = min(delay * 2, 5)
 
 
-async def _supervised(job: BackgroundJob, runtime: Runtime, name: str) -> None:
+async def _supervised(job: Callable[[Runtime[Any, Any]], Awaitable[None]], runtime: Runtime[Any, Any],
+                      name: str) -> None:
     """Keep a background job alive: log and restart it if it fails."""
     while True:
         try:
@@ -91,23 +122,30 @@ async def _supervised(job: BackgroundJob, runtime: Runtime, name: str) -> None:
 
 def create_service(
     *,
-    settings: ServiceSettings,
+    settings: S,
     migrations_dir: Path,
     routers: Sequence[APIRouter],
+    state: St = None,  # type: ignore[assignment]  # None is StateT's default
+    subscriptions: Sequence[Subscription] = (),
     consumers: ConsumerWiring | None = None,
-    jobs: Sequence[BackgroundJob] = (),
+    jobs: Sequence[Callable[[Runtime[S, St]], Awaitable[None]]] = (),
     topics: Sequence[Topic] = ALL_TOPICS,
     admin_database_url: str | None = None,
-    resources: Sequence[Resource] = (),
+    resources: Sequence[Callable[[Runtime[S, St]], AbstractAsyncContextManager[None]]] = (),
     openapi: bool = True,
 ) -> FastAPI:
-    """The service's FastAPI app, with everything started and stopped in its lifespan."""
+    """The service's FastAPI app, with everything started and stopped in its lifespan.
+
+    `consumers` (a function wiring the broker by hand) still works but is deprecated: pass
+    `subscriptions`. The kit adds the housekeeping job (inbox and Idempotency-Key pruning) itself.
+    """
     # Images ship migrations beside the venv, not next to the source (see deploy/docker/Dockerfile).
     migrations_dir = Path(os.environ.get("HEARTH_MIGRATIONS_DIR", str(migrations_dir)))
     configure_logging(service=settings.service_name, level=settings.log_level)
     verifier = InternalTokenVerifier(
         settings.internal_jwks, issuer=settings.internal_issuer, audience=settings.internal_audience
     )
+    all_jobs: list[Callable[[Runtime[Any, Any]], Awaitable[None]]] = [*jobs, housekeeping_job]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -123,23 +161,30 @@ def create_service(
                                     min_size=settings.db_pool_min, max_size=settings.db_pool_max)
         relay = OutboxRelay(db, bootstrap=settings.kafka_bootstrap, poll_seconds=settings.outbox_poll_seconds,
                             batch_size=settings.outbox_batch_size)
-        runtime = Runtime(settings=settings, db=db, relay=relay)
+        runtime: Runtime[S, St] = Runtime(settings=settings, db=db, relay=relay, state=state)
         app.state.runtime = runtime
         try:
             await asyncio.wait_for(ensure_topics(settings.kafka_bootstrap, topics), timeout=15)
         except Exception as exc:  # Kafka down at start: HTTP still serves, the outbox holds events
             log.warning("could not ensure topics", error=repr(exc))
         await relay.start()
-        if consumers is not None:
-            runtime.broker = new_broker(settings.kafka_bootstrap, client_id=f"hearth-{settings.service_name}")
-            runtime.dead_letters = DeadLetters(settings.kafka_bootstrap, client_id=f"hearth-{settings.service_name}",
+        if consumers is not None or subscriptions:
+            client_id = f"hearth-{settings.service_name}"
+            runtime.broker = new_broker(settings.kafka_bootstrap, client_id=client_id)
+            runtime.dead_letters = DeadLetters(settings.kafka_bootstrap, client_id=client_id,
                                                max_attempts=settings.consumer_max_attempts)
             runtime.consumers_ready = False
-            consumers(runtime.broker, runtime)
+            for subscription in subscriptions:
+                subscription.attach(runtime.broker, db=db, source=settings.source,
+                                    dead_letters=runtime.dead_letters)
+            if consumers is not None:
+                consumers(runtime.broker, runtime)
             runtime.tasks.append(asyncio.create_task(_start_broker_when_kafka_is_up(runtime)))
-        for job in jobs:
+        for job in all_jobs:
             name = getattr(job, "__name__", "job")
             runtime.tasks.append(asyncio.create_task(_supervised(job, runtime, name), name=name))
+        if openapi:  # built now, not on the first request: the gateway fetches it with a short timeout
+            app.openapi()
         log.info("service started", port=settings.port)
         try:
             async with contextlib.AsyncExitStack() as stack:
@@ -162,11 +207,11 @@ def create_service(
             await db.close()
 
     async def db_ready() -> bool:
-        runtime: Runtime | None = getattr(app.state, "runtime", None)
+        runtime: Runtime[Any, Any] | None = getattr(app.state, "runtime", None)
         return runtime is not None and await runtime.db.ping()
 
     async def kafka_ready() -> bool:
-        runtime: Runtime | None = getattr(app.state, "runtime", None)
+        runtime: Runtime[Any, Any] | None = getattr(app.state, "runtime", None)
         return runtime is not None and runtime.relay.kafka_ok and runtime.consumers_ready
 
     app = create_http_app(
@@ -176,6 +221,8 @@ def create_service(
     app.state.verifier = verifier
     for router in routers:
         app.include_router(router)
+    if openapi:
+        install_openapi(app)
     return app
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import model_validator
 from pydantic_settings import (
@@ -12,7 +13,15 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "hearth", "dev"})
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "hearth", "dev", "test"})
+
+
+def is_placeholder_secret(secret: str, *, username: str = "") -> bool:
+    """A secret nobody should run prod with: a well-known word, the user name again, or a dev default
+    (`hearth`, `hearth_<service>`: the passwords the local stack and docker compose use)."""
+    value = secret.strip().lower()
+    return (value in PLACEHOLDER_SECRETS or (bool(username) and value == username.lower())
+            or value == "hearth" or value.startswith("hearth_"))
 
 
 class ServiceSettings(BaseSettings):
@@ -43,6 +52,17 @@ class ServiceSettings(BaseSettings):
     outbox_batch_size: int = 1000
     # A consumed event whose handler keeps failing is retried this many times, then parked on <topic>.dlt.
     consumer_max_attempts: int = 5
+    # Events announce themselves as coming from `event_source` (CloudEvents `source`); default hearth/<name>.
+    event_source: str = ""
+    # Housekeeping: handled-event ids (inbox) and stored Idempotency-Key answers are kept this long.
+    inbox_retention_hours: float = 7 * 24
+    idempotency_retention_hours: float = 24
+    housekeeping_interval_seconds: float = 3600
+
+    @property
+    def source(self) -> str:
+        """The CloudEvents `source` of every event this service writes to its outbox."""
+        return self.event_source or f"hearth/{self.service_name}"
 
     @classmethod
     def settings_customise_sources(
@@ -59,8 +79,9 @@ class ServiceSettings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_placeholders_in_prod(self) -> ServiceSettings:
         if self.environment == "prod":
-            if ":hearth@" in self.database_url:
-                raise ValueError("database_url uses the dev password outside dev")
+            url = urlsplit(self.database_url)
+            if is_placeholder_secret(url.password or "", username=url.username or ""):
+                raise ValueError("database_url uses a dev or placeholder password; prod needs a real secret")
             if not self.internal_jwks:
                 raise ValueError("internal_jwks must be set in prod")
         return self

@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from hearth_contracts.envelope import to_cloudevent_bytes
 from hearth_contracts.property import BuildingDeleted
+from hearth_contracts.topics import DEAD_LETTER_SUFFIX
 from hearth_kit.db import Database, provision_service_database, role_dsn
 from hearth_kit.ids import new_id
 from hearth_kit.messaging import (
     CONSUMER_ACK_POLICY,
-    DEAD_LETTER_SUFFIX,
     DeadLetters,
     idempotent_consumer,
     new_broker,
@@ -24,17 +25,15 @@ from hearth_kit.messaging import (
 from hearth_kit.migrate import Migration, MigrationError, kit_migrations, migrate
 from hearth_kit.testing import Infra
 from hearth_kit.testing.plugin import unique_schema
+from hearth_kit.testing.schemas import migrated_schema
+from prometheus_client import REGISTRY
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def schema_db(infra: Infra) -> AsyncIterator[Database]:
-    schema = unique_schema("kit")
-    password = secrets.token_hex(8)
-    await provision_service_database(infra.database_url, schema=schema, role=f"hearth_{schema}", password=password)
-    dsn = role_dsn(infra.database_url, role=f"hearth_{schema}", password=password)
-    await migrate(dsn, schema=schema, migrations=[
+    schema, dsn = await migrated_schema(infra, base="kit", migrations=[
         *kit_migrations(),
         Migration("service/0001_effects.sql", "CREATE TABLE effects (event_id text, org_id text)"),
     ])
@@ -125,10 +124,10 @@ async def test_a_pooled_connection_carries_nothing_from_one_unit_of_work_to_the_
         with pytest.raises(RuntimeError):
             async with db.transaction(org_id="org_b") as conn:
                 raise RuntimeError("the unit of work fails half-way")
-        async with db.pool.acquire() as conn:
-            assert not conn.is_in_transaction()
-            assert await conn.fetchval("SELECT current_setting('hearth.org_id', true)") in (None, "")
-            assert await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+        async with db.pool.acquire() as pooled:
+            assert not pooled.is_in_transaction()
+            assert await pooled.fetchval("SELECT current_setting('hearth.org_id', true)") in (None, "")
+            assert await pooled.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
                                        " AND pid = pg_backend_pid()") == 0
         async with db.transaction(org_id=None) as conn:
             assert await conn.fetchval("SELECT current_setting('hearth.org_id', true)") == ""
@@ -140,8 +139,8 @@ async def test_a_pooled_connection_carries_nothing_from_one_unit_of_work_to_the_
         with pytest.raises(asyncpg.InterfaceError):
             async with db.transaction(org_id="org_a") as conn, conn.transaction():
                 pass
-        async with db.pool.acquire() as conn:
-            assert not conn.is_in_transaction()
+        async with db.pool.acquire() as pooled:
+            assert not pooled.is_in_transaction()
     finally:
         await db.close()
 
@@ -189,7 +188,7 @@ async def test_a_record_that_keeps_failing_is_parked_and_its_partition_moves_on(
     await reader.start()
     try:
         reader.subscribe([topic + DEAD_LETTER_SUFFIX])
-        parked = []
+        parked: list[Any] = []
         async with asyncio.timeout(20):
             while len(parked) < 2:
                 for records in (await reader.getmany(timeout_ms=500)).values():
@@ -202,6 +201,12 @@ async def test_a_record_that_keeps_failing_is_parked_and_its_partition_moves_on(
     assert h1["origin"] == b"test" and h1["hearth-dlt-attempts"] == b"3" and h1["hearth-dlt-consumer"] == b"effects"
     assert b"cannot handle poison" in h1["hearth-dlt-error"] and h1["hearth-dlt-topic"] == topic.encode()
     assert second.value == b"not a CloudEvent" and b"not a CloudEvent" in h2["hearth-dlt-error"]
+    # the metrics say so too: two records parked, and the consumer caught up with its partition
+    assert REGISTRY.get_sample_value("hearth_consumer_dead_lettered_total",
+                                     {"consumer": "effects", "topic": topic}) == 2
+    lags = [s for m in REGISTRY.collect() if m.name == "hearth_consumer_lag" for s in m.samples
+            if s.labels["topic"] == topic]
+    assert lags and lags[-1].value == 0
 
 
 def event_value(value: bytes, subject: str) -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -13,6 +15,7 @@ from hearth_kit.pagination import Pagination, page_body
 from hearth_kit.problems import Problem
 from hearth_kit.settings import ServiceSettings
 from pydantic import BaseModel
+from pydantic_settings import SettingsConfigDict
 
 
 def test_ids_are_prefixed_unique_and_ordered() -> None:
@@ -28,7 +31,7 @@ def test_request_ids_have_the_id_shape_and_do_not_repeat() -> None:
 
 def test_service_prefix_wins_over_shared_env(monkeypatch: pytest.MonkeyPatch) -> None:
     class S(ServiceSettings):
-        model_config = {"env_prefix": "HEARTH_DEMO_"}  # type: ignore[typeddict-unknown-key]
+        model_config = SettingsConfigDict(env_prefix="HEARTH_DEMO_")
 
     monkeypatch.setenv("HEARTH_KAFKA_BOOTSTRAP", "shared:9092")
     monkeypatch.setenv("HEARTH_DATABASE_URL", "postgresql://shared")
@@ -37,10 +40,22 @@ def test_service_prefix_wins_over_shared_env(monkeypatch: pytest.MonkeyPatch) ->
     assert (s.kafka_bootstrap, s.database_url) == ("shared:9092", "postgresql://own")
 
 
-def test_prod_refuses_placeholder_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("password", ["hearth", "hearth_property", "changeme", "", "svc_user"])
+def test_prod_refuses_dev_and_placeholder_passwords(monkeypatch: pytest.MonkeyPatch, password: str) -> None:
     monkeypatch.setenv("HEARTH_SERVICE_ENVIRONMENT", "prod")
-    with pytest.raises(ValueError, match="dev password"):
+    monkeypatch.setenv("HEARTH_SERVICE_INTERNAL_JWKS", '{"keys": []}')
+    monkeypatch.setenv("HEARTH_SERVICE_DATABASE_URL", f"postgresql://svc_user:{password}@db:5432/hearth")
+    with pytest.raises(ValueError, match="placeholder password"):
         ServiceSettings()
+
+
+def test_prod_accepts_a_real_password_and_dev_accepts_the_dev_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEARTH_SERVICE_INTERNAL_JWKS", '{"keys": []}')
+    monkeypatch.setenv("HEARTH_SERVICE_DATABASE_URL", "postgresql://hearth_property:hearth_property@db/hearth")
+    assert ServiceSettings().environment == "dev"
+    monkeypatch.setenv("HEARTH_SERVICE_ENVIRONMENT", "prod")
+    monkeypatch.setenv("HEARTH_SERVICE_DATABASE_URL", "postgresql://hearth_property:Zq8v-2mW9r-Lt4x@db/hearth")
+    assert ServiceSettings().environment == "prod"
 
 
 def test_internal_token_round_trip_and_rotation() -> None:
@@ -72,9 +87,14 @@ async def test_a_verified_token_is_remembered_until_it_expires(monkeypatch: pyte
     verifier = InternalTokenVerifier(json.dumps(jwks(key)))
     who = Principal(org_id="org_1", subject="key_1", role="admin", scopes=frozenset())
     token = InternalTokenSigner(key, ttl_seconds=60).mint(who)
-    decodes = []
+    decodes: list[int] = []
     real_decode = jwt.decode
-    monkeypatch.setattr(jwt, "decode", lambda *a, **k: decodes.append(1) or real_decode(*a, **k))
+
+    def counting_decode(*a: Any, **k: Any) -> Any:
+        decodes.append(1)
+        return real_decode(*a, **k)
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)
     assert verifier.verify(token) == who
     assert await verifier.verify_async(token) == who
     assert verifier.verify(token) == who
@@ -82,10 +102,10 @@ async def test_a_verified_token_is_remembered_until_it_expires(monkeypatch: pyte
     with pytest.raises(Problem):  # a different string (one byte of the signature changed) is checked anew
         verifier.verify(token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1])
     # past `exp` the remembered answer is gone and the real check refuses the token
-    import hearth_kit.auth as auth_module
+    import time
 
-    later = auth_module.time.time() + 120
-    monkeypatch.setattr(auth_module.time, "time", lambda: later)
+    later = time.time() + 120
+    monkeypatch.setattr(time, "time", lambda: later)
     monkeypatch.setattr(jwt, "decode", lambda *a, **k: real_decode(*a, **{**k, "leeway": -120}))
     with pytest.raises(Problem):
         verifier.verify(token)

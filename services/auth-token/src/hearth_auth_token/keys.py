@@ -20,9 +20,9 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from hearth_kit.auth import SigningKey, jwks
 from hearth_kit.db import Database
+from hearth_kit.errors import Conflict
 from hearth_kit.ids import new_id
 from hearth_kit.logging import get_logger
-from hearth_kit.problems import Problem
 
 from hearth_auth_token import repository
 from hearth_auth_token.config import Settings
@@ -122,8 +122,8 @@ class KeyRing:
     async def rotate(self, db: Database) -> tuple[SigningKey, KeySet]:
         """Add a new signing key that signs from now on; the previous ones retire but stay published."""
         if self.static:
-            raise Problem(409, "signing keys come from configuration (HEARTH_AUTH_SIGNING_KEYS); rotate them "
-                               "by deploying a new first key", slug="signing-keys-configured")
+            raise Conflict("signing keys come from configuration (HEARTH_AUTH_SIGNING_KEYS); rotate them "
+                           "by deploying a new first key", code="signing-keys-configured")
         key = SigningKey.generate(new_id("sk"))
         async with self._lock:
             async with db.transaction(org_id=None) as conn:

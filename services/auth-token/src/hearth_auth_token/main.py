@@ -7,33 +7,33 @@ import os
 from pathlib import Path
 
 from fastapi import FastAPI
-from hearth_kit.runtime import Runtime, create_service, serve
+from hearth_kit.runtime import create_service, serve
 
 from hearth_auth_token.api import internal_router, public_router, router
 from hearth_auth_token.config import Settings
 from hearth_auth_token.keys import KeyRing
 from hearth_auth_token.members_api import members_router
+from hearth_auth_token.runtime import AuthRuntime
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+async def keep_signing_keys_fresh(runtime: AuthRuntime) -> None:
+    """Make sure a signing key exists at start, then follow rotations made by other replicas."""
+    while True:
+        await runtime.state.current(runtime.db)
+        await asyncio.sleep(runtime.settings.signing_keys_refresh_seconds)
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:
     """The ASGI app (used by uvicorn and by tests)."""
     settings = settings or Settings()
-    keyring = KeyRing(settings)
-
-    async def keep_signing_keys_fresh(runtime: Runtime) -> None:
-        """Make sure a signing key exists at start, then follow rotations made by other replicas."""
-        while True:
-            await keyring.current(runtime.db)
-            await asyncio.sleep(settings.signing_keys_refresh_seconds)
-
-    app = create_service(
-        settings=settings, migrations_dir=MIGRATIONS, routers=[public_router, router, internal_router, members_router],
-        jobs=[keep_signing_keys_fresh], admin_database_url=os.environ.get("HEARTH_ADMIN_DATABASE_URL"),
+    return create_service(
+        settings=settings, state=KeyRing(settings), migrations_dir=MIGRATIONS,
+        routers=[public_router, router, internal_router, members_router],
+        jobs=[keep_signing_keys_fresh],
+        admin_database_url=os.environ.get("HEARTH_ADMIN_DATABASE_URL"),
     )
-    app.state.keyring = keyring
-    return app
 
 
 def run() -> None:

@@ -48,7 +48,7 @@ async def project_unit(producer: AIOKafkaProducer, org: str, building_id: str) -
 
 async def project_member(producer: AIOKafkaProducer, org: str, role: str = "technician") -> str:
     mid = new_id("mem")
-    await produce(producer, MemberCreated(member_id=mid, org_id=org, name="Tess Tech", role=role,  # type: ignore[arg-type]
+    await produce(producer, MemberCreated(member_id=mid, org_id=org, name="Tess Tech", role=role,
                                           created_at=NOW, updated_at=NOW), subject=mid, org_id=org)
     return mid
 

@@ -31,7 +31,7 @@ async def world(maint: ServiceHarness, producer: AIOKafkaProducer, org_id: str) 
 def raised(w: World, sensor: str, *, kind: str = "water_leak", severity: str = "critical",
            alert_id: str | None = None) -> AlertRaised:
     return AlertRaised(alert_id=alert_id or new_id("alr"), org_id=w.org, rule_id=new_id("rul"), sensor_id=sensor,
-                       sensor_kind=kind, building_id=w.building, unit_id=w.unit, severity=severity,  # type: ignore[arg-type]
+                       sensor_kind=kind, building_id=w.building, unit_id=w.unit, severity=severity,
                        condition="equals", value=1.0, threshold=1.0, raised_at=datetime.now(UTC))
 
 

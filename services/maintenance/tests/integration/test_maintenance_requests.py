@@ -248,7 +248,7 @@ async def test_references_are_checked(maint: ServiceHarness, world: World, produ
     h = maint.headers(org_id=world.org)
     other = await make_world(maint, producer, new_id("org"))
     async with EventReader(infra.kafka_bootstrap, "maintenance.events") as reader:
-        cases = [({"building_id": other.building, "unit_id": None}, "building_id"),
+        cases: list[tuple[dict[str, Any], str]] = [({"building_id": other.building, "unit_id": None}, "building_id"),
                  ({"unit_id": other.unit}, "unit_id"),
                  ({"assignee_id": world.manager}, "assignee_id"),  # a member, but not a technician
                  ({"assignee_id": other.tech}, "assignee_id")]    # another org's technician

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from faststream.kafka import KafkaBroker
 from hearth_contracts.billing import PaymentRecorded
 from hearth_contracts.topics import BILLING_EVENTS
-from hearth_kit.messaging import CONSUMER_ACK_POLICY, idempotent_consumer
-from hearth_kit.runtime import Runtime
+from hearth_kit.subscriptions import Subscription, on
 
 from hearth_property.service.residents import project_payment
 
-
-def wire(broker: KafkaBroker, runtime: Runtime) -> None:
-    """Subscribe the payments projection (consumer group property-billing-projection)."""
-    broker.subscriber(BILLING_EVENTS.name, group_id="property-billing-projection", ack_policy=CONSUMER_ACK_POLICY,
-                      auto_offset_reset="earliest")(
-        idempotent_consumer(db=runtime.db, consumer="payments-projection", handle=project_payment,
-                            types=frozenset({PaymentRecorded.event_type}), dead_letters=runtime.dead_letters))
+PAYMENTS = Subscription(
+    topic=BILLING_EVENTS, group="property-billing-projection", name="payments-projection",
+    handlers=[on(PaymentRecorded, project_payment)],
+)
+SUBSCRIPTIONS = [PAYMENTS]

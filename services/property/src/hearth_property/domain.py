@@ -10,7 +10,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
 from hearth_contracts.common import Address
-from hearth_kit.problems import Problem
+from hearth_kit.errors import BadRequest, InvalidInput
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 BuildingType = Literal["residential", "commercial", "mixed"]
@@ -266,9 +266,9 @@ def parse_sort(value: str | None) -> Sort:
     key = value[1:] if descending else value
     if key not in SORTS:
         allowed = [s for k in SORTS for s in (k, f"-{k}")]
-        raise Problem(422, f"sort '{value}' is not supported", slug="validation-error",
-                      errors=[{"field": "sort", "message": f"must be one of: {', '.join(allowed)}",
-                               "code": "enum", "allowed": allowed}])
+        raise InvalidInput(f"sort '{value}' is not supported",
+                           errors=[{"field": "sort", "message": f"must be one of: {', '.join(allowed)}",
+                                    "code": "enum", "allowed": allowed}])
     return Sort(SORTS[key], descending)
 
 
@@ -281,8 +281,8 @@ def minor_units(value: Decimal, *, round_up: bool) -> int:
 def check_price_range(min_price: Decimal | None, max_price: Decimal | None) -> None:
     """min_price above max_price is a 400 (the caller asked for an empty range by mistake)."""
     if min_price is not None and max_price is not None and min_price > max_price:
-        raise Problem(400, "min_price must not be greater than max_price", slug="bad-price-range",
-                      errors=[{"field": "min_price", "message": "greater than max_price"}])
+        raise BadRequest("min_price must not be greater than max_price", code="bad-price-range",
+                         errors=[{"field": "min_price", "message": "greater than max_price"}])
 
 
 EXPANDABLE = {"building": "building", "property": "building", "agent": "agent"}
@@ -297,9 +297,9 @@ def parse_expand(value: str | None) -> frozenset[str]:
         if not part:
             continue
         if part not in EXPANDABLE:
-            raise Problem(422, f"cannot expand '{part}'", slug="validation-error",
-                          errors=[{"field": "expand", "message": "must be building, property or agent",
-                                   "allowed": sorted(EXPANDABLE)}])
+            raise InvalidInput(f"cannot expand '{part}'",
+                               errors=[{"field": "expand", "message": "must be building, property or agent",
+                                        "allowed": sorted(EXPANDABLE)}])
         out.add(EXPANDABLE[part])
     return frozenset(out)
 

@@ -184,7 +184,7 @@ async def test_payment_projection_is_idempotent_and_shows_on_the_resident(prop: 
     resident = await mk_resident(prop, org_id)
     payment = PaymentRecorded(
         payment_id=new_id("pay"), org_id=org_id, resident_id=resident["id"], lease_id=None,
-        amount=Money(amount="1250.00", currency="USD"), method="bank_transfer",  # type: ignore[arg-type]
+        amount=Money(amount="1250.00", currency="USD"), method="bank_transfer",
         paid_at=datetime(2025, 3, 1, 9, 30, tzinfo=UTC), reference="TRX-1")
     raw = to_cloudevent_bytes(event_id=new_id("evt"), source="hearth/billing", data=payment,
                               subject=payment.payment_id, org_id=org_id, sequence=1)

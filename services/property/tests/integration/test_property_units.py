@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from hearth_kit.testing import ServiceHarness
-from property_helpers import mk_agent, mk_building, mk_unit, ok, unit_body
+from property_helpers import building_body, mk_agent, mk_building, mk_unit, ok, unit_body
 
 pytestmark = pytest.mark.integration
 
@@ -150,22 +150,30 @@ async def test_visibility_per_role(prop: ServiceHarness, catalogue: dict[str, An
 
 
 async def test_partner_is_read_only(prop: ServiceHarness, catalogue: dict[str, Any]) -> None:
-    h = prop.headers(org_id=catalogue["org"], role="partner")
-    u1 = catalogue["u"]["u1"]
+    """Every write is refused with 403 by the access check itself: the bodies are valid, so a 422 (or a
+    201) here would mean the check did not run."""
+    org = catalogue["org"]
+    h = prop.headers(org_id=org, role="partner")
+    b1, u1 = catalogue["b1"], catalogue["u"]["u1"]
     attempts = [
-        prop.client.post("/v1/units", json=unit_body(catalogue["b1"]), headers=h),
+        prop.client.post("/v1/units", json=unit_body(b1), headers=h),
         prop.client.patch(f"/v1/units/{u1}", json={"name": "x"}, headers=h),
+        prop.client.put(f"/v1/units/{u1}", json=unit_body(b1), headers=h),
         prop.client.delete(f"/v1/units/{u1}", headers=h),
-        prop.client.post("/v1/units/bulk", json={"units": [unit_body(catalogue["b1"])]}, headers=h),
+        prop.client.post("/v1/units/bulk", json={"units": [unit_body(b1)]}, headers=h),
         prop.client.patch("/v1/units/bulk/status", json={"unit_ids": [u1], "status": "sold"}, headers=h),
-        prop.client.post("/v1/buildings", json={"name": "x"}, headers=h),
+        prop.client.post("/v1/buildings", json=building_body(), headers=h),
+        prop.client.patch(f"/v1/buildings/{b1}", json={"name": "x"}, headers=h),
         prop.client.post("/v1/agents", json={"name": "x"}, headers=h),
         prop.client.post("/v1/residents", json={"name": "x"}, headers=h),
     ]
+    admin = prop.headers(org_id=org)
+    before = (await prop.client.get("/v1/units?limit=100", headers=admin)).json()
     for attempt in attempts:
         resp = await attempt
-        assert resp.status_code in (403, 422), resp.text
-    assert (await prop.client.patch(f"/v1/units/{u1}", json={"name": "x"}, headers=h)).status_code == 403
+        assert resp.status_code == 403, resp.text
+        assert resp.json()["type"].endswith("/forbidden")
+    assert (await prop.client.get("/v1/units?limit=100", headers=admin)).json() == before
 
 
 async def test_unit_number_unique_per_building(prop: ServiceHarness, org_id: str) -> None:

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from hearth_contracts.envelope import Envelope, parse_cloudevent
 
 
@@ -14,8 +15,11 @@ class EventReader:
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.topic = topic
+        self._bootstrap = bootstrap
         self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
         self.seen: list[tuple[bytes | None, Envelope]] = []
+        self.headers: list[dict[str, bytes]] = []  # each seen record's Kafka headers, in `seen` order
+        self.values: list[bytes] = []  # each seen record's raw value
 
     async def __aenter__(self) -> EventReader:
         await self._consumer.start()
@@ -28,12 +32,18 @@ class EventReader:
         return self
 
     async def _wait_partitions(self) -> set[int]:
-        for _ in range(100):
-            parts = self._consumer.partitions_for_topic(self.topic)
-            if parts:
-                return set(parts)
-            await self._consumer._client.force_metadata_update()
-            await asyncio.sleep(0.1)
+        """The topic's partitions, asking the cluster (public admin API) until the topic exists."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+        await admin.start()
+        try:
+            for _ in range(100):
+                described = await admin.describe_topics([self.topic])
+                parts = {p["partition"] for t in described if t.get("error_code") == 0 for p in t["partitions"]}
+                if parts:
+                    return parts
+                await asyncio.sleep(0.1)
+        finally:
+            await admin.close()
         raise TimeoutError(f"topic {self.topic} has no partitions")
 
     async def __aexit__(self, *exc: object) -> None:
@@ -56,6 +66,8 @@ class EventReader:
                 for rec in records:
                     env = parse_cloudevent(rec.value)
                     self.seen.append((rec.key, env))
+                    self.headers.append({k: bytes(v) for k, v in rec.headers or ()})
+                    self.values.append(rec.value)
                     if predicate(rec.key, env):
                         matched.append((rec.key, env))
         return matched

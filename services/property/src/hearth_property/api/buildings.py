@@ -2,69 +2,62 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Body, Query, Response
 from fastapi.responses import JSONResponse
-from hearth_kit.auth import CurrentPrincipal
-from hearth_kit.pagination import Pagination, page_body
-from hearth_kit.runtime import Deps
+from hearth_kit.api import Data, Page, api_router, problems
+from hearth_kit.calls import Reader, Writer
+from hearth_kit.pagination import Pagination, page_response
 
-from hearth_property import service
-from hearth_property.api.common import IdempotencyKey, create_once, traceparent
+from hearth_property.api import examples
+from hearth_property.api.models import Building
 from hearth_property.domain import BuildingIn, BuildingPatch, BuildingStatus, BuildingType
+from hearth_property.service import buildings
+from hearth_property.service.buildings import BUILDING
 
-router = APIRouter(prefix="/v1", tags=["buildings"])
-
-
-@router.post("/buildings", status_code=201)
-async def create_building(body: BuildingIn, principal: CurrentPrincipal, deps: Deps, request: Request,
-                          idempotency_key: IdempotencyKey = None) -> JSONResponse:
-    """Create a building."""
-    return await create_once(
-        deps, principal, key=idempotency_key, request_body=body.model_dump(mode="json"),
-        create=lambda conn: service.create_building(conn, principal=principal, body=body,
-                                                    traceparent=traceparent(request)))
+router = api_router(prefix="/v1", tags=["buildings"])
 
 
-@router.get("/buildings")
+@router.post("/buildings", status_code=201, response_model=Data[Building])
+async def create_building(body: Annotated[BuildingIn, Body(openapi_examples=examples.BUILDING)],
+                          call: Writer) -> JSONResponse:
+    """Create a building (send an `Idempotency-Key` to make retries safe)."""
+    return await call.create_once(body, lambda tx: buildings.create_building(tx, body), resource=BUILDING)
+
+
+@router.get("/buildings", response_model=Page[Building])
 async def list_buildings(
-    principal: CurrentPrincipal, deps: Deps, page: Pagination,
+    call: Reader, page: Pagination,
     status: Annotated[BuildingStatus | None, Query(description="Filter by status")] = None,
     type: Annotated[BuildingType | None, Query(description="Filter by type")] = None,
     q: Annotated[str | None, Query(max_length=200, description="Name contains (case-insensitive)")] = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """List the org's buildings, newest first."""
-    items, total = await service.list_buildings(deps.db, principal=principal, page=page, status=status,
-                                                type_=type, q=q)
-    return page_body(items, total=total, params=page)
+    items, total = await call.read(lambda tx: buildings.list_buildings(tx, page=page, status=status, type_=type, q=q))
+    return page_response(items, total=total, params=page)
 
 
-@router.get("/buildings/{building_id}")
-async def get_building(building_id: str, principal: CurrentPrincipal, deps: Deps) -> dict[str, Any]:
-    """One building."""
-    return {"data": await service.get_building(deps.db, principal=principal, building_id=building_id)}
+@router.get("/buildings/{building_id}", response_model=Data[Building])
+async def get_building(building_id: str, call: Reader) -> JSONResponse:
+    """One building (with its ETag)."""
+    return await call.get(BUILDING, building_id)
 
 
-@router.put("/buildings/{building_id}")
-async def replace_building(building_id: str, body: BuildingIn, principal: CurrentPrincipal, deps: Deps,
-                           request: Request) -> dict[str, Any]:
+@router.put("/buildings/{building_id}", response_model=Data[Building])
+async def replace_building(building_id: str, body: Annotated[BuildingIn, Body(openapi_examples=examples.BUILDING)],
+                           call: Writer) -> JSONResponse:
     """Replace every field of a building."""
-    return {"data": await service.update_building(deps.db, principal=principal, building_id=building_id,
-                                                  body=body, traceparent=traceparent(request))}
+    return await call.update(BUILDING, building_id, body)
 
 
-@router.patch("/buildings/{building_id}")
-async def patch_building(building_id: str, body: BuildingPatch, principal: CurrentPrincipal, deps: Deps,
-                         request: Request) -> dict[str, Any]:
+@router.patch("/buildings/{building_id}", response_model=Data[Building])
+async def patch_building(building_id: str, body: BuildingPatch, call: Writer) -> JSONResponse:
     """Change some fields of a building (status changes are announced as status_changed)."""
-    return {"data": await service.update_building(deps.db, principal=principal, building_id=building_id,
-                                                  body=body, traceparent=traceparent(request))}
+    return await call.update(BUILDING, building_id, body)
 
 
-@router.delete("/buildings/{building_id}", status_code=204)
-async def delete_building(building_id: str, principal: CurrentPrincipal, deps: Deps, request: Request) -> Response:
+@router.delete("/buildings/{building_id}", status_code=204, responses=problems(409))
+async def delete_building(building_id: str, call: Writer) -> Response:
     """Delete a building without units (409 while it has any)."""
-    await service.delete_building(deps.db, principal=principal, building_id=building_id,
-                                  traceparent=traceparent(request))
-    return Response(status_code=204)
+    return await call.delete(BUILDING, building_id, buildings.remove_building)

@@ -4,89 +4,57 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
 from hearth_contracts.billing import PaymentRecorded
-from hearth_contracts.envelope import Envelope
 from hearth_contracts.property import ResidentCreated, ResidentStatusChanged, ResidentUpdated
-from hearth_kit import outbox
-from hearth_kit.auth import Principal
-from hearth_kit.db import Database
 from hearth_kit.ids import new_id
 from hearth_kit.pagination import PageParams
-from hearth_kit.problems import not_found
+from hearth_kit.resources import Resource, load
+from hearth_kit.tx import Tx
 
-from hearth_property.domain import ResidentIn, ResidentPatch
+from hearth_property.domain import ResidentIn
 from hearth_property.repository import leases as lease_repo
 from hearth_property.repository import residents as repo
 from hearth_property.service.views import lease_view, payment_view, resident_snapshot, resident_view
 
-SOURCE = "hearth/property"
-_FIELDS = ("name", "email", "phone", "emergency_contacts", "status")
+RESIDENT = Resource(
+    kind="resident", path="/v1/residents/{id}", view=resident_view,
+    load=lambda tx, ident, lock: repo.get_resident(tx.conn, ident, for_update=lock),
+    fields=("name", "email", "phone", "emergency_contacts", "status"),
+    save=lambda tx, ident, fields: repo.update_resident(tx.conn, ident, fields),
+    updated=lambda row: ResidentUpdated(**resident_snapshot(row)),
+    status_changed=lambda row, previous: ResidentStatusChanged(**resident_snapshot(row), previous_status=previous),
+)
 
 
-async def create_resident(conn: asyncpg.Connection, *, principal: Principal, body: ResidentIn,
-                          traceparent: str | None = None) -> dict[str, Any]:
+async def create_resident(tx: Tx, body: ResidentIn) -> dict[str, Any]:
     """Create a resident and announce it."""
-    row = await repo.insert_resident(conn, {"id": new_id("res"), "org_id": principal.org_id,
-                                            **body.model_dump(mode="json")})
-    await outbox.append(conn, source=SOURCE, data=ResidentCreated(**resident_snapshot(row)), subject=row["id"],
-                        org_id=principal.org_id, traceparent=traceparent)
+    row = await repo.insert_resident(tx.conn, {"id": new_id("res"), "org_id": tx.org_id,
+                                               **body.model_dump(mode="json")})
+    await tx.emit(ResidentCreated(**resident_snapshot(row)), subject=row["id"])
     return resident_view(row)
 
 
-async def get_resident(db: Database, *, principal: Principal, resident_id: str) -> dict[str, Any]:
+async def get_resident(tx: Tx, resident_id: str) -> dict[str, Any]:
     """One resident with lease history and payment records (projected from billing)."""
-    async with db.transaction(org_id=principal.org_id) as conn:
-        row = await repo.get_resident(conn, resident_id)
-        if row is None:
-            raise not_found("resident", resident_id)
-        leases = await lease_repo.leases_of_resident(conn, resident_id)
-        payments = await repo.payments_of(conn, resident_id)
+    row = await load(tx, RESIDENT, resident_id)
+    leases = await lease_repo.leases_of_resident(tx.conn, resident_id)
+    payments = await repo.payments_of(tx.conn, resident_id)
     return {**resident_view(row), "leases": [lease_view(r) for r in leases],
             "payments": [payment_view(p) for p in payments]}
 
 
-async def list_residents(
-    db: Database, *, principal: Principal, page: PageParams, building_id: str | None, unit_id: str | None,
-    status: str | None, q: str | None,
-) -> tuple[list[dict[str, Any]], int]:
+async def list_residents(tx: Tx, *, page: PageParams, building_id: str | None, unit_id: str | None,
+                         status: str | None, q: str | None) -> tuple[list[dict[str, Any]], int]:
     """A page of residents."""
-    async with db.transaction(org_id=principal.org_id) as conn:
-        rows, total = await repo.list_residents(conn, org_id=principal.org_id, building_id=building_id,
-                                                unit_id=unit_id, status=status, q=q, limit=page.limit,
-                                                offset=page.offset)
+    rows, total = await repo.list_residents(tx.conn, org_id=tx.org_id, building_id=building_id, unit_id=unit_id,
+                                            status=status, q=q, limit=page.limit, offset=page.offset)
     return [resident_view(r) for r in rows], total
 
 
-async def update_resident(db: Database, *, principal: Principal, resident_id: str,
-                          body: ResidentIn | ResidentPatch, traceparent: str | None = None) -> dict[str, Any]:
-    """PUT or PATCH a resident; announce updated and/or status_changed."""
-    principal.require_write()
-    async with db.transaction(org_id=principal.org_id) as conn:
-        before = await repo.get_resident(conn, resident_id, for_update=True)
-        if before is None:
-            raise not_found("resident", resident_id)
-        fields = {k: before[k] for k in _FIELDS}
-        sent = body.model_fields_set if isinstance(body, ResidentPatch) else set(_FIELDS)
-        dumped = body.model_dump(mode="json")
-        fields.update({k: dumped[k] for k in sent})
-        after = await repo.update_resident(conn, resident_id, fields)
-        if any(after[k] != before[k] for k in _FIELDS if k != "status"):
-            await outbox.append(conn, source=SOURCE, data=ResidentUpdated(**resident_snapshot(after)),
-                                subject=resident_id, org_id=principal.org_id, traceparent=traceparent)
-        if after["status"] != before["status"]:
-            await outbox.append(
-                conn, source=SOURCE,
-                data=ResidentStatusChanged(**resident_snapshot(after), previous_status=before["status"]),
-                subject=resident_id, org_id=principal.org_id, traceparent=traceparent)
-    return resident_view(after)
-
-
-async def project_payment(conn: asyncpg.Connection, envelope: Envelope) -> None:
-    """billing.events → the local payments table (inbox-deduplicated by the caller; the PK is a backstop)."""
-    payment = envelope.data_as(PaymentRecorded)
-    await repo.record_payment(conn, {
-        "payment_id": payment.payment_id, "org_id": envelope.orgid, "resident_id": payment.resident_id,
+async def project_payment(tx: Tx, payment: PaymentRecorded) -> None:
+    """billing.events → the local payments table (inbox-deduplicated by the kit; the PK is a backstop)."""
+    await repo.record_payment(tx.conn, {
+        "payment_id": payment.payment_id, "org_id": tx.org_id, "resident_id": payment.resident_id,
         "lease_id": payment.lease_id, "amount": payment.amount.amount, "currency": payment.amount.currency,
         "method": payment.method, "paid_at": payment.paid_at, "reference": payment.reference,
     })

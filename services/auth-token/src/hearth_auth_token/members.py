@@ -1,4 +1,4 @@
-"""Member use cases (the org's people): each one transaction with its outbox event."""
+"""Member use cases (the org's people): each runs in the kit's `Tx`, with its outbox event."""
 
 from __future__ import annotations
 
@@ -7,17 +7,13 @@ from typing import Any
 
 import asyncpg
 from hearth_contracts.auth import MemberCreated, MemberDeleted, MemberUpdated
-from hearth_kit import outbox
-from hearth_kit.auth import Principal
-from hearth_kit.db import Database
+from hearth_kit.errors import Conflict, InvalidInput, NotFound
 from hearth_kit.ids import looks_like, new_id
 from hearth_kit.pagination import PageParams
-from hearth_kit.problems import Problem, not_found
+from hearth_kit.tx import Tx
 
 from hearth_auth_token import repository
 from hearth_auth_token.domain import MemberIn, MemberPatch
-
-SOURCE = "hearth/auth-token"
 
 
 def _iso(value: datetime) -> str:
@@ -36,78 +32,69 @@ def _snapshot(row: asyncpg.Record) -> dict[str, Any]:
             "updated_at": row["updated_at"]}
 
 
-async def _email_free(conn: asyncpg.Connection, email: str | None, except_id: str | None = None) -> None:
-    if email is not None and await repository.email_taken(conn, email=email, except_id=except_id):
-        raise Problem(409, f"a member with e-mail {email} already exists in this org", slug="member-email-taken")
+async def _email_free(tx: Tx, email: str | None, except_id: str | None = None) -> None:
+    if email is not None and await repository.email_taken(tx.conn, email=email, except_id=except_id):
+        raise Conflict(f"a member with e-mail {email} already exists in this org", code="member-email-taken")
 
 
-async def _load(conn: asyncpg.Connection, member_id: str, *, for_update: bool = False) -> asyncpg.Record:
-    row = await repository.get_member(conn, member_id, for_update=for_update) if looks_like("mem", member_id) else None
+async def _load(tx: Tx, member_id: str, *, for_update: bool = False) -> asyncpg.Record:
+    row = await repository.get_member(tx.conn, member_id, for_update=for_update) if looks_like("mem", member_id) \
+        else None
     if row is None:
-        raise not_found("member", member_id[:100])
+        raise NotFound.of("member", member_id[:100])
     return row
 
 
-async def create_member(conn: asyncpg.Connection, *, principal: Principal, body: MemberIn,
-                        traceparent: str | None = None) -> dict[str, Any]:
+async def create_member(tx: Tx, body: MemberIn) -> dict[str, Any]:
     """Add a person to the caller's org."""
-    if await repository.get_org(conn, principal.org_id) is None:
-        raise Problem(409, f"org {principal.org_id} is not registered with auth-token", slug="org-not-registered")
-    await _email_free(conn, body.email)
-    row = await repository.insert_member(conn, {"id": new_id("mem"), "org_id": principal.org_id, **body.model_dump()})
-    await outbox.append(conn, source=SOURCE, data=MemberCreated(**_snapshot(row)), subject=row["id"],
-                        org_id=principal.org_id, traceparent=traceparent)
+    if await repository.get_org(tx.conn, tx.org_id) is None:
+        raise Conflict(f"org {tx.org_id} is not registered with auth-token", code="org-not-registered")
+    await _email_free(tx, body.email)
+    row = await repository.insert_member(tx.conn, {"id": new_id("mem"), "org_id": tx.org_id, **body.model_dump()})
+    await tx.emit(MemberCreated(**_snapshot(row)), subject=row["id"])
     return member_view(row)
 
 
-async def get_member(db: Database, *, principal: Principal, member_id: str) -> dict[str, Any]:
+async def get_member(tx: Tx, member_id: str) -> dict[str, Any]:
     """One member of the caller's org, or 404."""
-    async with db.transaction(org_id=principal.org_id) as conn:
-        return member_view(await _load(conn, member_id))
+    return member_view(await _load(tx, member_id))
 
 
-async def list_members(db: Database, *, principal: Principal, role: str | None,
-                       page: PageParams) -> tuple[list[dict[str, Any]], int]:
+async def list_members(tx: Tx, *, role: str | None, page: PageParams) -> tuple[list[dict[str, Any]], int]:
     """A page of the org's members, newest first."""
-    async with db.transaction(org_id=principal.org_id) as conn:
-        rows, total = await repository.list_members(conn, org_id=principal.org_id, role=role, limit=page.limit,
-                                                    offset=page.offset)
+    rows, total = await repository.list_members(tx.conn, org_id=tx.org_id, role=role, limit=page.limit,
+                                                offset=page.offset)
     return [member_view(r) for r in rows], total
 
 
-async def update_member(db: Database, *, principal: Principal, member_id: str, body: MemberPatch,
-                        traceparent: str | None = None) -> dict[str, Any]:
-    """Change some fields of a member (announced as member.updated)."""
-    async with db.transaction(org_id=principal.org_id) as conn:
-        before = await _load(conn, member_id, for_update=True)
-        fields = {k: before[k] for k in ("name", "email", "phone", "role")}
-        fields.update({k: getattr(body, k) for k in body.model_fields_set})
-        if fields["email"] != before["email"]:
-            await _email_free(conn, fields["email"], except_id=member_id)
-        if fields == {k: before[k] for k in fields}:
-            return member_view(before)
-        row = await repository.update_member(conn, member_id, fields)
-        await outbox.append(conn, source=SOURCE, data=MemberUpdated(**_snapshot(row)), subject=member_id,
-                            org_id=principal.org_id, traceparent=traceparent)
+async def update_member(tx: Tx, member_id: str, body: MemberPatch) -> dict[str, Any]:
+    """Change some fields of a member (announced as member.updated; a no-op announces nothing)."""
+    before = await _load(tx, member_id, for_update=True)
+    fields = {k: before[k] for k in ("name", "email", "phone", "role")}
+    fields.update({k: getattr(body, k) for k in body.model_fields_set})
+    if fields["email"] != before["email"]:
+        await _email_free(tx, fields["email"], except_id=member_id)
+    if fields == {k: before[k] for k in fields}:
+        return member_view(before)
+    row = await repository.update_member(tx.conn, member_id, fields)
+    await tx.emit(MemberUpdated(**_snapshot(row)), subject=member_id)
     return member_view(row)
 
 
-async def delete_member(db: Database, *, principal: Principal, member_id: str, traceparent: str | None = None) -> None:
+async def delete_member(tx: Tx, member_id: str) -> None:
     """Remove a member who holds no live API key (409 otherwise: revoke the keys first)."""
-    async with db.transaction(org_id=principal.org_id) as conn:
-        await _load(conn, member_id, for_update=True)
-        keys = await repository.live_keys_of_member(conn, member_id)
-        if keys:
-            raise Problem(409, f"member {member_id} still holds {keys} live API key(s); revoke them first",
-                          slug="member-has-keys", keys=keys)
-        await repository.detach_revoked_keys(conn, member_id)
-        await repository.delete_member(conn, member_id)
-        await outbox.append(conn, source=SOURCE, data=MemberDeleted(member_id=member_id, org_id=principal.org_id),
-                            subject=member_id, org_id=principal.org_id, traceparent=traceparent)
+    await _load(tx, member_id, for_update=True)
+    keys = await repository.live_keys_of_member(tx.conn, member_id)
+    if keys:
+        raise Conflict(f"member {member_id} still holds {keys} live API key(s); revoke them first",
+                       code="member-has-keys", keys=keys)
+    await repository.detach_revoked_keys(tx.conn, member_id)
+    await repository.delete_member(tx.conn, member_id)
+    await tx.emit(MemberDeleted(member_id=member_id, org_id=tx.org_id), subject=member_id)
 
 
 async def check_key_member(conn: asyncpg.Connection, member_id: str | None) -> None:
     """422 unless the member a new key names is in the caller's org."""
     if member_id is not None and await repository.get_member(conn, member_id) is None:
-        raise Problem(422, f"member {member_id} does not exist in this org", slug="unknown-member",
-                      errors=[{"field": "member_id", "message": "unknown member", "code": "unknown-member"}])
+        raise InvalidInput(f"member {member_id} does not exist in this org", code="unknown-member",
+                           errors=[{"field": "member_id", "message": "unknown member", "code": "unknown-member"}])

@@ -2,82 +2,52 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Response
 from fastapi.responses import JSONResponse
 from hearth_contracts.auth import KeyRole
-from hearth_kit.auth import CurrentPrincipal
-from hearth_kit.pagination import Pagination, page_body
-from hearth_kit.routes import IdempotencyKey, create_once, traceparent
-from hearth_kit.runtime import Deps
-from pydantic import BaseModel
+from hearth_kit.api import Data, Page, api_router, problems
+from hearth_kit.calls import Call, single, with_roles
+from hearth_kit.pagination import Pagination, page_response
 
 from hearth_auth_token import members
 from hearth_auth_token.domain import MemberIn, MemberPatch
+from hearth_auth_token.models import Member
 
-members_router = APIRouter(prefix="/v1", tags=["members"])
-_MANAGERS = ("admin", "manager")
-
-
-class MemberOut(BaseModel):
-    id: str
-    name: str
-    email: str | None
-    phone: str | None
-    role: KeyRole
-    created_at: str
-    updated_at: str
+members_router = api_router(prefix="/v1", tags=["members"])
+Managers = Annotated[Call, with_roles("admin", "manager")]
 
 
-class MemberDoc(BaseModel):
-    data: MemberOut
-
-
-class MemberPage(BaseModel):
-    data: list[MemberOut]
-    meta: dict[str, int]
-
-
-@members_router.post("/members", status_code=201, response_model=MemberDoc, operation_id="createMember")
-async def create_member(body: MemberIn, principal: CurrentPrincipal, deps: Deps, request: Request,
-                        idempotency_key: IdempotencyKey = None) -> JSONResponse:
+@members_router.post("/members", status_code=201, response_model=Data[Member], responses=problems(409))
+async def create_member(body: MemberIn, call: Managers) -> JSONResponse:
     """Add a person to the org (admins and managers)."""
-    principal.require_role(*_MANAGERS)
-    return await create_once(deps, principal, key=idempotency_key, request_body=body.model_dump(mode="json"),
-                             create=lambda conn: members.create_member(conn, principal=principal, body=body,
-                                                                       traceparent=traceparent(request)))
+    return await call.create_once(body, lambda tx: members.create_member(tx, body))
 
 
-@members_router.get("/members", response_model=MemberPage, operation_id="listMembers")
-async def list_members(principal: CurrentPrincipal, deps: Deps, page: Pagination,
+@members_router.get("/members", response_model=Page[Member])
+async def list_members(call: Managers, page: Pagination,
                        role: Annotated[KeyRole | None, Query(description="Only members with this role")] = None,
-                       ) -> dict[str, Any]:
+                       ) -> JSONResponse:
     """The org's members, newest first (admins and managers)."""
-    principal.require_role(*_MANAGERS)
-    items, total = await members.list_members(deps.db, principal=principal, role=role, page=page)
-    return page_body(items, total=total, params=page)
+    items, total = await call.read(lambda tx: members.list_members(tx, role=role, page=page))
+    return page_response(items, total=total, params=page)
 
 
-@members_router.get("/members/{member_id}", response_model=MemberDoc, operation_id="getMember")
-async def get_member(member_id: str, principal: CurrentPrincipal, deps: Deps) -> dict[str, Any]:
+@members_router.get("/members/{member_id}", response_model=Data[Member])
+async def get_member(member_id: str, call: Managers) -> JSONResponse:
     """One member."""
-    principal.require_role(*_MANAGERS)
-    return {"data": await members.get_member(deps.db, principal=principal, member_id=member_id)}
+    return single(await call.read(lambda tx: members.get_member(tx, member_id)))
 
 
-@members_router.patch("/members/{member_id}", response_model=MemberDoc, operation_id="updateMember")
-async def update_member(member_id: str, body: MemberPatch, principal: CurrentPrincipal, deps: Deps,
-                        request: Request) -> dict[str, Any]:
+@members_router.patch("/members/{member_id}", response_model=Data[Member], responses=problems(409))
+async def update_member(member_id: str, body: MemberPatch, call: Managers) -> JSONResponse:
     """Change a member's name, e-mail, phone or role."""
-    principal.require_role(*_MANAGERS)
-    return {"data": await members.update_member(deps.db, principal=principal, member_id=member_id, body=body,
-                                                traceparent=traceparent(request))}
+    return single(await call.write(lambda tx: members.update_member(tx, member_id, body)))
 
 
-@members_router.delete("/members/{member_id}", status_code=204, operation_id="deleteMember")
-async def delete_member(member_id: str, principal: CurrentPrincipal, deps: Deps, request: Request) -> Response:
+@members_router.delete("/members/{member_id}", status_code=204, responses=problems(409))
+async def delete_member(member_id: str, call: Managers) -> Response:
     """Remove a member who holds no live API key."""
-    principal.require_role(*_MANAGERS)
-    await members.delete_member(deps.db, principal=principal, member_id=member_id, traceparent=traceparent(request))
+    await call.write(lambda tx: members.delete_member(tx, member_id))
     return Response(status_code=204)

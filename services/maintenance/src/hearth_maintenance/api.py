@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -21,6 +20,7 @@ from hearth_maintenance.domain import (
     Category,
     CommentIn,
     CompleteIn,
+    Moment,
     Priority,
     RequestIn,
     RequestPatch,
@@ -75,8 +75,8 @@ async def list_requests(
     assignee_id: Annotated[str | None, Query(pattern=_ID_QUERY, max_length=80)] = None,
     overdue: Annotated[bool | None, Query(description="Only (un)overdue requests")] = None,
     source: Annotated[Source | None, Query()] = None,
-    created_from: Annotated[datetime | None, Query(description="Created at or after (RFC 3339)")] = None,
-    created_to: Annotated[datetime | None, Query(description="Created before (RFC 3339)")] = None,
+    created_from: Annotated[Moment | None, Query(description="Created at or after (RFC 3339)")] = None,
+    created_to: Annotated[Moment | None, Query(description="Created before (RFC 3339)")] = None,
     q: Annotated[Text | None, Query(max_length=200, description="Title contains (case-insensitive)")] = None,
     sort: Annotated[Sort, Query(description="Field, `-` for descending")] = "-created_at",
 ) -> JSONResponse:

@@ -55,4 +55,5 @@ async def test_odd_ids_are_404_not_errors(maint: ServiceHarness) -> None:
     problem(await maint.client.get("/v1/requests?q=a%00b", headers=h), 422)
     problem(await maint.client.get("/v1/requests?building_id=bld_%00", headers=h), 422)
     problem(await maint.client.get("/v1/requests?created_from=99999-01-01T00:00:00Z", headers=h), 422)
+    problem(await maint.client.get("/v1/requests?created_to=0001-01-01T00:00:00%2B01:00", headers=h), 422)
     problem(await maint.client.get("/v1/requests", headers={}), 401)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import JSONResponse
+from hearth_kit.api import api_router, problems
 from hearth_kit.auth import CurrentPrincipal
 from hearth_kit.pagination import Pagination, page_body
 from hearth_kit.routes import IdempotencyKey, create_once, traceparent
@@ -37,10 +38,9 @@ from hearth_maintenance.schemas import (
     RequestDoc,
     RequestPage,
     SettingsDoc,
-    problems,
 )
 
-router = APIRouter(prefix="/v1", tags=["maintenance"])
+router = api_router(prefix="/v1", tags=["maintenance"])  # documents problems, security, operation ids
 
 Sort = Literal["created_at", "-created_at", "updated_at", "-updated_at", "due_at", "-due_at", "priority", "-priority"]
 _ID_QUERY = r"^[a-z]{2,6}_[0-9A-Za-z]{1,64}$"

@@ -105,19 +105,3 @@ class SettingsOut(BaseModel):
 
 class SettingsDoc(BaseModel):
     data: SettingsOut
-
-
-class ProblemOut(BaseModel):
-    """RFC 9457 problem details."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    instance: str | None = None
-    errors: list[dict[str, Any]] | None = None
-
-
-def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for the problem answers a route may give."""
-    return {code: {"model": ProblemOut, "content": {"application/problem+json": {}}} for code in codes}

@@ -98,6 +98,7 @@ class ApiKeyCreated(_AuthEvent):
     prefix: str = Field(description="The first characters of the secret, for display")
     secret_sha256: str = Field(description="Hex SHA-256 of the whole secret; what the gateway looks keys up by")
     created_at: datetime
+    member_id: str | None = Field(default=None, description="Org member (mem_...) the key belongs to, if any")
 
 
 @register
@@ -109,3 +110,40 @@ class ApiKeyRevoked(_AuthEvent):
     org_id: str
     secret_sha256: str
     revoked_at: datetime
+
+
+# --- members: the org's people (a key may belong to one) ----------------------------------------
+
+
+class _MemberSnapshot(_AuthEvent):
+    member_id: str = Field(description="Member id, mem_...")
+    org_id: str
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    role: KeyRole = Field(description="What the member does in the org, e.g. technician")
+    created_at: datetime
+    updated_at: datetime
+
+
+@register
+class MemberCreated(_MemberSnapshot):
+    """A person was added to an org. Keyed by member id."""
+
+    event_type = "hearth.member.created.v1"
+
+
+@register
+class MemberUpdated(_MemberSnapshot):
+    """A member's details or role changed. Keyed by member id."""
+
+    event_type = "hearth.member.updated.v1"
+
+
+@register
+class MemberDeleted(_AuthEvent):
+    """A member was removed from the org. Keyed by member id."""
+
+    event_type = "hearth.member.deleted.v1"
+    member_id: str
+    org_id: str

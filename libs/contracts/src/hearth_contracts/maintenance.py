@@ -6,6 +6,7 @@ The maintenance service adds its other events here; these cross into access-cont
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -71,3 +72,75 @@ class RequestCanceled(_MaintenanceEvent):
     building_id: str | None = Field(default=None, description="Building of the request, bld_...")
     unit_id: str | None = Field(default=None, description="Unit of the request, unit_..., if any")
     reason: str | None = Field(default=None, description="Why it was canceled")
+
+
+# --- the service's other facts (additive; consumed by webhooks and anyone interested) -------------
+
+RequestStatus = Literal["new", "assigned", "in_progress", "on_hold", "done", "canceled"]
+RequestPriority = Literal["low", "normal", "high", "emergency"]
+RequestCategory = Literal["plumbing", "electrical", "hvac", "appliance", "locks", "pest", "general"]
+RequestSource = Literal["resident", "staff", "sensor", "lock", "partner"]
+
+
+@register
+class RequestCreated(_MaintenanceEvent):
+    """A request was opened (by a person, a sensor alert or a lock fact)."""
+
+    event_type = "hearth.request.created.v1"
+    building_id: str = Field(description="Building of the request, bld_...")
+    unit_id: str | None = Field(default=None, description="Unit of the request, unit_..., if any")
+    title: str = Field(description="Short summary")
+    category: RequestCategory = Field(description="Trade the work needs")
+    priority: RequestPriority = Field(description="low, normal, high or emergency")
+    source: RequestSource = Field(description="Who or what opened it")
+    due_at: datetime = Field(description="SLA deadline from the org's settings for its priority")
+    created_at: datetime = Field(description="When it was opened")
+
+
+@register
+class RequestStatusChanged(_MaintenanceEvent):
+    """A request moved from one lifecycle state to another."""
+
+    event_type = "hearth.request.status_changed.v1"
+    building_id: str = Field(description="Building of the request, bld_...")
+    unit_id: str | None = Field(default=None, description="Unit of the request, unit_..., if any")
+    previous_status: RequestStatus = Field(description="Status before the move")
+    status: RequestStatus = Field(description="Status after the move")
+    reason: str | None = Field(default=None, description="Why, when given")
+    actor_id: str = Field(description="Member (mem_...) or API key (key_...) that moved it, or `system`")
+    at: datetime = Field(description="When it moved")
+
+
+@register
+class RequestReopened(_MaintenanceEvent):
+    """A done request was reopened (back to new)."""
+
+    event_type = "hearth.request.reopened.v1"
+    building_id: str = Field(description="Building of the request, bld_...")
+    unit_id: str | None = Field(default=None, description="Unit of the request, unit_..., if any")
+    reopen_count: int = Field(description="How many times it has been reopened, including this one")
+    reason: str | None = Field(default=None, description="Why it was reopened")
+
+
+@register
+class RequestCommentAdded(_MaintenanceEvent):
+    """A comment was added to a request."""
+
+    event_type = "hearth.request.comment_added.v1"
+    comment_id: str = Field(description="Comment id, com_...")
+    author_id: str = Field(description="Member, API key or `system` (automated notes)")
+    body: str = Field(description="Comment text")
+    created_at: datetime = Field(description="When it was written")
+
+
+@register
+class RequestOverdue(_MaintenanceEvent):
+    """An open request passed its SLA deadline (announced once per request)."""
+
+    event_type = "hearth.request.overdue.v1"
+    building_id: str = Field(description="Building of the request, bld_...")
+    unit_id: str | None = Field(default=None, description="Unit of the request, unit_..., if any")
+    priority: RequestPriority = Field(description="Priority the SLA came from")
+    status: RequestStatus = Field(description="Status when it became overdue")
+    assignee_id: str | None = Field(default=None, description="Technician member, if assigned")
+    due_at: datetime = Field(description="The deadline that passed")

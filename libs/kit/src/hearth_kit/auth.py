@@ -34,6 +34,7 @@ class Principal:
     subject: str
     role: str
     scopes: frozenset[str] = field(default_factory=frozenset)
+    member_id: str | None = None  # the org member (mem_...) the key belongs to, if any
 
     @property
     def can_write(self) -> bool:
@@ -102,6 +103,7 @@ class InternalTokenSigner:
             "iss": self.issuer, "aud": self.audience, "iat": now, "exp": now + self.ttl,
             "sub": principal.subject, "org": principal.org_id, "role": principal.role,
             "scopes": sorted(principal.scopes),
+            **({"member_id": principal.member_id} if principal.member_id else {}),
         })
 
 
@@ -158,7 +160,8 @@ class InternalTokenVerifier:
         if role not in ROLES or not isinstance(claims.get("org"), str):
             raise Problem(401, "internal token lacks org or role", slug="unauthorized")
         principal = Principal(org_id=claims["org"], subject=claims["sub"], role=role,
-                              scopes=frozenset(claims.get("scopes") or ()))
+                              scopes=frozenset(claims.get("scopes") or ()),
+                              member_id=claims.get("member_id") if isinstance(claims.get("member_id"), str) else None)
         if len(self._verified) >= self._CACHE_MAX:
             self._verified.clear()
         self._verified[token] = (principal, float(claims["exp"]))

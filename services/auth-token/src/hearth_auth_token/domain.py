@@ -7,7 +7,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from hearth_contracts.auth import (
     PLAN_LIMITS,
@@ -102,6 +102,7 @@ class ApiKeyIn(BaseModel):
     name: Name = Field(min_length=1, max_length=200)
     role: KeyRole
     scopes: list[str] = Field(default_factory=list, max_length=MAX_SCOPES)
+    member_id: str | None = Field(default=None, pattern=r"^mem_[0-9a-z]{26}$", description="Member the key belongs to")
 
     @field_validator("scopes")
     @classmethod
@@ -123,7 +124,7 @@ class ApiKeyIn(BaseModel):
 
 def temporary_token_claims(
     *, key_id: str, org_id: str, role: str, scopes: list[str], plan: str, rate_limit_per_hour: int | None,
-    issuer: str, audience: str, now: int, ttl_seconds: int,
+    issuer: str, audience: str, now: int, ttl_seconds: int, member_id: str | None = None,
 ) -> dict[str, Any]:
     """The claims of a temporary token: who (key, org, role, scopes), its plan, and 24 h of validity."""
     return {
@@ -131,4 +132,41 @@ def temporary_token_claims(
         "iat": now, "nbf": now, "exp": now + ttl_seconds,
         "org": org_id, "role": role, "scopes": sorted(scopes),
         "plan": plan, "rate_limit_per_hour": rate_limit_per_hour,
+        **({"member_id": member_id} if member_id else {}),
     }
+
+
+# --- members -----------------------------------------------------------------------------------
+
+_EMAIL = r"^[^@\s\x00]{1,64}@[^@\s\x00]{1,255}\.[^@\s\x00]{1,63}$"
+_PHONE = r"^\+?[0-9 ()./\-]{3,40}$"
+MemberId = Annotated[str, Field(pattern=r"^mem_[0-9a-z]{26}$", description="Member id, mem_...")]
+
+
+class MemberIn(BaseModel):
+    """The body of POST /v1/members."""
+
+    model_config = _Strict
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")
+    email: str | None = Field(default=None, max_length=320, pattern=_EMAIL)
+    phone: str | None = Field(default=None, max_length=40, pattern=_PHONE)
+    role: KeyRole
+
+
+class MemberPatch(BaseModel):
+    """The body of PATCH /v1/members/{id}: only the fields sent change."""
+
+    model_config = _Strict
+
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[^\x00]*$")
+    email: str | None = Field(default=None, max_length=320, pattern=_EMAIL)
+    phone: str | None = Field(default=None, max_length=40, pattern=_PHONE)
+    role: KeyRole | None = None
+
+    @field_validator("name", "role")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null")
+        return value

@@ -12,6 +12,7 @@ from hearth_kit.runtime import create_service, serve
 from hearth_auth_token.api import internal_router, public_router, router
 from hearth_auth_token.config import Settings
 from hearth_auth_token.keys import KeyRing
+from hearth_auth_token.members_api import members_router
 from hearth_auth_token.runtime import AuthRuntime
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -29,7 +30,8 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     return create_service(
         settings=settings, state=KeyRing(settings), migrations_dir=MIGRATIONS,
-        routers=[public_router, router, internal_router], jobs=[keep_signing_keys_fresh],
+        routers=[public_router, router, internal_router, members_router],
+        jobs=[keep_signing_keys_fresh],
         admin_database_url=os.environ.get("HEARTH_ADMIN_DATABASE_URL"),
     )
 

@@ -26,6 +26,7 @@ class ApiKey(BaseModel):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    member_id: str | None = Field(default=None, description="The org member (mem_...) the key belongs to")
 
 
 class NewApiKey(ApiKey):
@@ -61,3 +62,15 @@ class JsonWebKeySet(BaseModel):
     """RFC 7517 key set: the public keys that verify temporary tokens."""
 
     keys: list[dict[str, Any]]
+
+
+class Member(BaseModel):
+    """One of the org's people (a key may belong to one)."""
+
+    id: str = Field(description="mem_...")
+    name: str
+    email: str | None
+    phone: str | None
+    role: str = Field(description="admin, manager, technician, leasing_agent, accountant or partner")
+    created_at: datetime
+    updated_at: datetime

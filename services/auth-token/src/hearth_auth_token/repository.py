@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 from hearth_kit.db import fetch_many
 
-_COLUMNS = "id, org_id, name, role, scopes, prefix, secret_sha256, created_at, last_used_at, revoked_at"
+_COLUMNS = "id, org_id, name, role, scopes, prefix, secret_sha256, created_at, last_used_at, revoked_at, member_id"
 _KEY_COLUMNS = ", ".join(f"k.{c.strip()}" for c in _COLUMNS.split(","))
 
 
@@ -36,11 +36,11 @@ async def get_org(conn: asyncpg.Connection, org_id: str) -> asyncpg.Record | Non
 
 async def insert_api_key(conn: asyncpg.Connection, row: dict[str, Any]) -> asyncpg.Record:
     return _one(await conn.fetchrow(
-        "INSERT INTO api_keys (id, org_id, name, role, scopes, prefix, secret_sha256)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        "INSERT INTO api_keys (id, org_id, name, role, scopes, prefix, secret_sha256, member_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         f" RETURNING {_COLUMNS}",
         row["id"], row["org_id"], row["name"], row["role"], row["scopes"], row["prefix"],
-        row["secret_sha256"],
+        row["secret_sha256"], row.get("member_id"),
     ))
 
 
@@ -116,3 +116,59 @@ async def insert_signing_key(conn: asyncpg.Connection, *, kid: str, private_pem:
 
 async def retire_signing_keys(conn: asyncpg.Connection) -> None:
     await conn.execute("UPDATE signing_keys SET retired_at = now() WHERE retired_at IS NULL")
+
+
+# --- members -----------------------------------------------------------------------------------
+
+_MEMBER_COLUMNS = "id, org_id, name, email, phone, role, created_at, updated_at"
+
+
+async def insert_member(conn: asyncpg.Connection, row: dict[str, Any]) -> asyncpg.Record:
+    return _one(await conn.fetchrow(
+        f"INSERT INTO members (id, org_id, name, email, phone, role) VALUES ($1, $2, $3, $4, $5, $6)"
+        f" RETURNING {_MEMBER_COLUMNS}",
+        row["id"], row["org_id"], row["name"], row["email"], row["phone"], row["role"],
+    ))
+
+
+async def get_member(conn: asyncpg.Connection, member_id: str, *, for_update: bool = False) -> asyncpg.Record | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return await conn.fetchrow(f"SELECT {_MEMBER_COLUMNS} FROM members WHERE id = $1{lock}", member_id)
+
+
+async def list_members(
+    conn: asyncpg.Connection, *, org_id: str, role: str | None, limit: int, offset: int
+) -> tuple[list[asyncpg.Record], int]:
+    where = "WHERE org_id = $1 AND ($2::text IS NULL OR role = $2)"
+    total = await conn.fetchval(f"SELECT count(*) FROM members {where}", org_id, role)
+    rows = await fetch_many(conn, f"SELECT {_MEMBER_COLUMNS} FROM members {where}"
+                            " ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4", org_id, role, limit, offset)
+    return rows, int(total)
+
+
+async def update_member(conn: asyncpg.Connection, member_id: str, fields: dict[str, Any]) -> asyncpg.Record:
+    return _one(await conn.fetchrow(
+        "UPDATE members SET name = $2, email = $3, phone = $4, role = $5, updated_at = now() WHERE id = $1"
+        f" RETURNING {_MEMBER_COLUMNS}",
+        member_id, fields["name"], fields["email"], fields["phone"], fields["role"],
+    ))
+
+
+async def delete_member(conn: asyncpg.Connection, member_id: str) -> None:
+    await conn.execute("DELETE FROM members WHERE id = $1", member_id)
+
+
+async def live_keys_of_member(conn: asyncpg.Connection, member_id: str) -> int:
+    return int(await conn.fetchval(
+        "SELECT count(*) FROM api_keys WHERE member_id = $1 AND revoked_at IS NULL", member_id))
+
+
+async def email_taken(conn: asyncpg.Connection, *, email: str, except_id: str | None) -> bool:
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM members WHERE lower(email) = lower($1) AND ($2::text IS NULL OR id <> $2))",
+        email, except_id))
+
+
+async def detach_revoked_keys(conn: asyncpg.Connection, member_id: str) -> None:
+    """Revoked keys keep their history but let go of a member being deleted."""
+    await conn.execute("UPDATE api_keys SET member_id = NULL WHERE member_id = $1", member_id)

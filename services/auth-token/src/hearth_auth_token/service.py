@@ -34,6 +34,7 @@ from hearth_auth_token.domain import (
     temporary_token_claims,
 )
 from hearth_auth_token.keys import KeySet
+from hearth_auth_token.members import check_key_member
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -50,7 +51,7 @@ def api_key_view(row: asyncpg.Record) -> dict[str, Any]:
     """The API shape of a key: never its secret or its hash."""
     return {
         "id": row["id"], "name": row["name"], "role": row["role"], "scopes": list(row["scopes"]),
-        "prefix": row["prefix"], "created_at": _iso(row["created_at"]),
+        "prefix": row["prefix"], "member_id": row["member_id"], "created_at": _iso(row["created_at"]),
         "last_used_at": _iso(row["last_used_at"]), "revoked_at": _iso(row["revoked_at"]),
     }
 
@@ -59,7 +60,7 @@ def api_key_view(row: asyncpg.Record) -> dict[str, Any]:
 
 
 async def _issue_key(
-    tx: Tx, *, plan: str, name: str, role: str, scopes: list[str],
+    tx: Tx, *, plan: str, name: str, role: str, scopes: list[str], member_id: str | None = None,
 ) -> tuple[asyncpg.Record, str]:
     """Store a new key of `tx.org_id` (hash only) and announce it; returns the row and the secret (shown once)."""
     org_id = tx.org_id
@@ -67,11 +68,11 @@ async def _issue_key(
     digest = hash_secret(secret)
     row = await repository.insert_api_key(tx.conn, {
         "id": new_id("key"), "org_id": org_id, "name": name, "role": role, "scopes": scopes,
-        "prefix": display_prefix(secret), "secret_sha256": digest,
+        "prefix": display_prefix(secret), "secret_sha256": digest, "member_id": member_id,
     })
     event = ApiKeyCreated(key_id=row["id"], org_id=org_id, name=row["name"], role=row["role"],
                           scopes=list(row["scopes"]), plan=plan, prefix=row["prefix"], secret_sha256=digest,
-                          created_at=row["created_at"])
+                          created_at=row["created_at"], member_id=member_id)
     await tx.emit(event, subject=row["id"])
     return row, secret
 
@@ -104,7 +105,9 @@ async def create_api_key(tx: Tx, body: ApiKeyIn) -> WithSecret:
     if org is None:
         raise Conflict(f"org {tx.org_id} is not registered with auth-token; create it first "
                        "(POST /v1/admin/orgs)", code="org-not-registered")
-    row, secret = await _issue_key(tx, plan=org["plan"], name=body.name, role=body.role, scopes=body.scopes)
+    await check_key_member(tx.conn, body.member_id)
+    row, secret = await _issue_key(tx, plan=org["plan"], name=body.name, role=body.role, scopes=body.scopes,
+                                   member_id=body.member_id)
     return WithSecret(api_key_view(row), secret)
 
 
@@ -133,7 +136,7 @@ def _identity(row: asyncpg.Record, settings: Settings) -> dict[str, Any]:
     return {
         "key_id": row["id"], "org_id": row["org_id"], "role": row["role"], "scopes": list(row["scopes"]),
         "plan": row["plan"], "rate_limit_per_hour": settings.plan_limits.get(row["plan"]),
-        "revoked": row["revoked_at"] is not None,
+        "revoked": row["revoked_at"] is not None, "member_id": row["member_id"],
     }
 
 
@@ -207,7 +210,7 @@ def temporary_token(row: asyncpg.Record, keys: KeySet, settings: Settings) -> di
     claims = temporary_token_claims(
         key_id=row["id"], org_id=row["org_id"], role=row["role"], scopes=list(row["scopes"]),
         plan=row["plan"], rate_limit_per_hour=settings.plan_limits.get(row["plan"]), issuer=settings.temp_token_issuer,
-        audience=settings.temp_token_audience, now=int(time.time()), ttl_seconds=ttl,
+        audience=settings.temp_token_audience, now=int(time.time()), ttl_seconds=ttl, member_id=row["member_id"],
     )
     return {"temporary_token": keys.signer.sign(claims), "token_type": "Bearer", "expires_at": claims["exp"],
             "expires_in": ttl}

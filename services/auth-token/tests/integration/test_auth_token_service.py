@@ -176,7 +176,7 @@ async def test_keys_are_created_listed_without_secrets_and_revoked(auth: Service
     assert [k["id"] for k in doc["data"]] == [key["id"]]
     assert "secret" not in listed.text and sha(key["secret"]) not in listed.text
     assert set(doc["data"][0]) == {"id", "name", "role", "scopes", "prefix", "created_at", "last_used_at",
-                                   "revoked_at"}
+                                   "revoked_at", "member_id"}
     technician = auth.headers(org_id=org_id, role="technician")
     assert (await auth.client.get("/v1/api-keys", headers=technician)).status_code == 403
     resp = await auth.client.post("/v1/api-keys", json={"name": "x", "role": "admin"},
@@ -252,7 +252,7 @@ async def test_gateway_looks_up_identity_by_hash(auth: ServiceHarness) -> None:
     assert resp.status_code == 200, resp.text
     assert resp.json()["data"] == {"key_id": key["id"], "org_id": org_id, "role": "technician",
                                    "scopes": ["requests:write"], "plan": "standard", "rate_limit_per_hour": 1000,
-                                   "revoked": False}
+                                   "revoked": False, "member_id": None}
     assert (await auth.client.get(url, headers=auth.headers(org_id=org_id))).status_code == 403
     assert (await auth.client.get(url, headers=operator(auth))).status_code == 403
     assert (await auth.client.get(url)).status_code == 401

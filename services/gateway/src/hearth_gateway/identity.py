@@ -54,7 +54,7 @@ class Identity:
     plan: str = "standard"
     rate_limit_per_hour: int | None = 1000  # None: unlimited
     temporary: bool = False
-    # Claims a future version forwards (e.g. member_id) go here and into `InternalTokens`.
+    member_id: str | None = None  # the org member the key belongs to (forwarded as claim `member_id`)
 
     @property
     def forwarded_scopes(self) -> frozenset[str]:
@@ -207,15 +207,15 @@ class InternalTokens:
 
     def __init__(self, signer: InternalTokenSigner) -> None:
         self.signer = signer
-        self._cache: dict[tuple[str, str, str, frozenset[str]], tuple[bytes, float]] = {}
+        self._cache: dict[tuple[str, str, str, frozenset[str], str | None], tuple[bytes, float]] = {}
 
     def for_identity(self, identity: Identity, now: float) -> bytes:
-        cache_key = (identity.org_id, identity.key_id, identity.role, identity.forwarded_scopes)
+        cache_key = (identity.org_id, identity.key_id, identity.role, identity.forwarded_scopes, identity.member_id)
         hit = self._cache.get(cache_key)
         if hit is not None and hit[1] > now:
             return hit[0]
         principal = Principal(org_id=identity.org_id, subject=identity.key_id, role=identity.role,
-                              scopes=identity.forwarded_scopes)
+                              scopes=identity.forwarded_scopes, member_id=identity.member_id)
         token = self.signer.mint(principal).encode("latin-1")
         if len(self._cache) > 50_000:
             self._cache.clear()
@@ -310,7 +310,8 @@ class Authenticator:
         if identity is None or identity.key_id in self.revoked_keys:
             raise revoked("the API key behind this token has been revoked")
         return Identity(key_id=identity.key_id, org_id=identity.org_id, role=identity.role, scopes=identity.scopes,
-                        plan=identity.plan, rate_limit_per_hour=identity.rate_limit_per_hour, temporary=True)
+                        plan=identity.plan, rate_limit_per_hour=identity.rate_limit_per_hour, temporary=True,
+                        member_id=identity.member_id)
 
     # ------------------------------------------------------------ asking auth-token
 
@@ -357,8 +358,9 @@ class Authenticator:
             raise unauthorized("credential carries no valid org, role or key id")
         plan = str(data.get("plan") or "standard")
         limit = None if (org, key_id) == (PLATFORM_ORG_ID, PLATFORM_KEY_ID) else plan_limit(plan, self.plan_limits)
+        member = data.get("member_id")
         return Identity(key_id=key_id, org_id=org, role=role, scopes=frozenset(data.get("scopes") or ()),
-                        plan=plan, rate_limit_per_hour=limit)
+                        plan=plan, rate_limit_per_hour=limit, member_id=member if isinstance(member, str) else None)
 
     # ------------------------------------------------------------ events
 
@@ -386,5 +388,6 @@ class Authenticator:
             if created.key_id in self.revoked_keys or created.secret_sha256 in self.revoked_hashes:
                 return
             identity = self.identity_from({"key_id": created.key_id, "org_id": created.org_id, "role": created.role,
-                                           "scopes": created.scopes, "plan": created.plan})
+                                           "scopes": created.scopes, "plan": created.plan,
+                                           "member_id": created.member_id})
             self.by_hash.put(created.secret_sha256, identity, time.monotonic())

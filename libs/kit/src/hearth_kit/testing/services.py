@@ -34,9 +34,10 @@ class ServiceHarness:
     admin_url: str
 
     def headers(self, *, org_id: str, role: str = "admin", subject: str | None = None,
-                scopes: frozenset[str] = frozenset()) -> dict[str, str]:
+                scopes: frozenset[str] = frozenset(), member_id: str | None = None) -> dict[str, str]:
         """Headers as the gateway would send them for this caller."""
-        principal = Principal(org_id=org_id, subject=subject or new_id("key"), role=role, scopes=scopes)
+        principal = Principal(org_id=org_id, subject=subject or new_id("key"), role=role, scopes=scopes,
+                              member_id=member_id)
         return {INTERNAL_TOKEN_HEADER: TEST_SIGNER.mint(principal)}
 
     @asynccontextmanager

@@ -1,0 +1,37 @@
+"""Builds the maintenance service: its routes, consumers and the overdue job on the shared runtime."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import FastAPI
+from hearth_kit.runtime import create_service, serve
+
+from hearth_maintenance.api import router
+from hearth_maintenance.config import Settings
+from hearth_maintenance.consumers import wire
+from hearth_maintenance.intake import overdue_job
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def build_app(settings: Settings | None = None) -> FastAPI:
+    """The ASGI app (used by uvicorn and by tests)."""
+    settings = settings or Settings()
+    app = create_service(
+        settings=settings, migrations_dir=MIGRATIONS, routers=[router], consumers=wire, jobs=[overdue_job],
+        admin_database_url=os.environ.get("HEARTH_ADMIN_DATABASE_URL"),
+    )
+    app.state.settings = settings
+    return app
+
+
+def run() -> None:
+    """Entry point: `hearth-maintenance`."""
+    settings = Settings()
+    serve(build_app(settings), settings)
+
+
+if __name__ == "__main__":
+    run()

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter, FastAPI
+from fastapi.dependencies.utils import get_flat_params
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
@@ -136,7 +137,8 @@ class DocumentedRoute(APIRoute):
             self.operation_id = operation_id(self.name)
         authenticated, statuses = _dependency_facts(self.dependant)
         d = self.dependant
-        has_input = bool(d.path_params or d.query_params or d.header_params or d.body_params)
+        # parameters of dependencies (e.g. paging) are input too
+        has_input = bool(get_flat_params(d) or d.body_params)
         if authenticated:
             statuses |= {401, 429}
         if has_input:
@@ -152,13 +154,14 @@ class DocumentedRoute(APIRoute):
         for status in statuses:
             self.responses.setdefault(status, problem_response_doc(status))
         extra = dict(self.openapi_extra or {})
-        if authenticated:
-            extra.setdefault("security", SECURITY)
+        # a public route says so, rather than inheriting a document-wide requirement
+        extra.setdefault("security", SECURITY if authenticated else [])
         if one_resource_write:
             extra["parameters"] = [*extra.get("parameters", []), {
                 "name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
                 "description": "Only apply if the resource still has this ETag (412 otherwise)"}]
         if "POST" in methods and self.status_code == 201:
+            self.responses.setdefault(422, problem_response_doc(422))  # the key itself can be refused
             extra["parameters"] = [*extra.get("parameters", []), {
                 "name": "Idempotency-Key", "in": "header", "required": False,
                 "schema": {"type": "string", "maxLength": 200},

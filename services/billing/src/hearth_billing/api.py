@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from fastapi.responses import JSONResponse
+from hearth_kit.api import api_router, problems
 from hearth_kit.auth import CurrentPrincipal
 from hearth_kit.pagination import Pagination, page_body
 from hearth_kit.routes import IdempotencyKey, create_once, traceparent
@@ -30,13 +31,10 @@ from hearth_billing.models import (
 from hearth_billing.service import charges, ledger, payments
 from hearth_billing.service.accounts import wait_for_lease
 
-router = APIRouter(prefix="/v1")
+router = api_router(prefix="/v1")
 PathId = Annotated[str, Path(pattern=ID_PATTERN, description="A prefixed id")]
 QueryId = Annotated[str | None, Query(pattern=ID_PATTERN)]
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    code: {"description": text, "content": {"application/problem+json": {}}}
-    for code, text in ((404, "Not found (or another org's)"), (409, "Conflicts with the current state"),
-                       (422, "Invalid input"))}
+PROBLEMS = problems(404, 409)  # besides the 401/403/422/429 every documented route gets
 
 
 def _wait_seconds(deps: Deps) -> float:

@@ -47,7 +47,7 @@ def lease_event(org_id: str, *, start: date, end: date | None = None, rent: str 
         building_id=building_id or new_id("bld"), resident_ids=resident_ids or [new_id("res")],
         type="at_will" if end is None else "fixed", start_date=start, end_date=end,
         rent=Money(amount=Decimal(rent), currency=currency), deposit=Money(amount=Decimal(deposit), currency=currency),
-        payment_due_day=due_day, status=status, terminated_on=terminated_on,  # type: ignore[arg-type]
+        payment_due_day=due_day, status=status, terminated_on=terminated_on,
         created_at=now, updated_at=now)
 
 

@@ -78,6 +78,7 @@ async def test_due_day_in_the_building_zone_and_month_end(bill: ServiceHarness, 
     assert found[-1]["due_date"] == start.replace(day=days_in_month(start)).isoformat()  # 31 → the month's last
     async with bill.raw(org_id=org_id) as conn:
         row = await conn.fetchrow("SELECT next_post_on FROM lease_accounts WHERE id = $1", lease.lease_id)
+    assert row is not None
     assert row["next_post_on"] == THIS.replace(day=days_in_month(THIS))
 
 

@@ -81,7 +81,7 @@ async def test_a_new_replica_refuses_a_revoked_keys_temporary_token(replicas: Re
 async def test_a_token_naming_another_algorithm_with_a_known_kid_is_401(
         replicas: Replicas, upstream: Upstream, alg: str) -> None:
     _, key_id, org = upstream.auth.add_key()
-    header = {"alg": alg, "kid": upstream.auth.signing_key.kid, "typ": "JWT"}
+    header: dict[str, object] = {"alg": alg, "kid": upstream.auth.signing_key.kid, "typ": "JWT"}
     claims = {"iss": "hearth-auth", "aud": "hearth-api", "sub": key_id, "org": org, "role": "admin",
               "exp": int(time.time()) + 600}
     token = f"{_b64(header)}.{_b64(claims)}.{base64.urlsafe_b64encode(b'x' * 64).rstrip(b'=').decode()}"
@@ -199,7 +199,7 @@ async def test_every_plan_has_one_limit_by_lookup_by_event_and_by_temporary_toke
     # a key the gateway learns from ApiKeyCreated (auth-token's lookup does not know it)
     fresh = "hk_test_" + secrets.token_urlsafe(24)
     digest = hashlib.sha256(fresh.encode()).hexdigest()
-    created = ApiKeyCreated(key_id=new_id("key"), org_id=new_id("org"), name="k", role="manager", plan=plan,  # type: ignore[arg-type]
+    created = ApiKeyCreated(key_id=new_id("key"), org_id=new_id("org"), name="k", role="manager", plan=plan,
                             prefix=fresh[:12], secret_sha256=digest, created_at=datetime.now(UTC))
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
     await producer.start()

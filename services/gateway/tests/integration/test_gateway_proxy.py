@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 import httpx
@@ -230,7 +232,7 @@ async def test_chunked_upload_over_the_limit_is_413_and_big_responses_stream(
         replicas: Replicas, upstream: Upstream) -> None:
     secret, _, _ = upstream.auth.add_key(plan="standard")
 
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(20):
             yield b"y" * 100_000
 
@@ -270,9 +272,11 @@ async def test_an_unexpected_error_is_a_logged_500_problem(
 async def test_websocket_pass_through(replicas: Replicas, upstream: Upstream) -> None:
     secret, key_id, _ = upstream.auth.add_key(plan="standard")
     ws_url = replicas.b_url.replace("http", "ws") + "/v1/stream/room-1"
+    accepted: list[dict[str, Any]] = [{"headers": bearer(secret)}, {"params": {"access_token": secret, "since": "5"}}]
+    refused: list[dict[str, Any]] = [{}, {"headers": bearer("hk_test_nobody_000000000")}]
     async with aiohttp.ClientSession() as session:
-        for kwargs in ({"headers": bearer(secret)}, {"params": {"access_token": secret, "since": "5"}}):
-            async with session.ws_connect(ws_url, **kwargs) as ws:  # type: ignore[arg-type]
+        for kwargs in accepted:
+            async with session.ws_connect(ws_url, **kwargs) as ws:
                 hello = await ws.receive_json(timeout=5)
                 assert "access_token" not in hello["query"]
                 token = hello["headers"][INTERNAL_TOKEN_HEADER]
@@ -281,9 +285,9 @@ async def test_websocket_pass_through(replicas: Replicas, upstream: Upstream) ->
                 assert (await ws.receive(timeout=5)).data == "echo:hi"
                 await ws.send_bytes(b"abc")
                 assert (await ws.receive(timeout=5)).data == b"cba"
-        for kwargs in ({}, {"headers": bearer("hk_test_nobody_000000000")}):
+        for kwargs in refused:
             with pytest.raises(aiohttp.WSServerHandshakeError) as err:
-                async with session.ws_connect(ws_url, **kwargs):  # type: ignore[arg-type]
+                async with session.ws_connect(ws_url, **kwargs):
                     pass
             assert err.value.status == 401
 

@@ -14,5 +14,5 @@ def test_member_id_rides_in_the_internal_token() -> None:
     tokens = InternalTokens(signer)
     with_member = Identity(key_id="key_1", org_id="org_1", role="technician", member_id="mem_1")
     without = Identity(key_id="key_1", org_id="org_1", role="technician")
-    assert verifier.verify(tokens.for_identity(with_member, 0.0)).member_id == "mem_1"
-    assert verifier.verify(tokens.for_identity(without, 0.0)).member_id is None
+    assert verifier.verify(tokens.for_identity(with_member, 0.0).decode("latin-1")).member_id == "mem_1"
+    assert verifier.verify(tokens.for_identity(without, 0.0).decode("latin-1")).member_id is None

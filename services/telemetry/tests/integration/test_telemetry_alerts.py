@@ -132,11 +132,11 @@ async def test_rule_validation_and_isolation(tele: ServiceHarness, infra: Infra,
     patched = await ok(await tele.client.patch(f"/v1/alert-rules/{rule['id']}", json={"severity": "info"}, headers=h))
     assert patched["severity"] == "info"
     other = tele.headers(org_id=new_id("org"))
-    for method, path, body in (("GET", f"/v1/alert-rules/{rule['id']}", None),
-                               ("PATCH", f"/v1/alert-rules/{rule['id']}", {"name": "mine"}),
-                               ("DELETE", f"/v1/alert-rules/{rule['id']}", None),
-                               ("GET", f"/v1/alerts/{new_id('alr')}", None)):
-        resp = await tele.client.request(method, path, json=body, headers=other)
+    for method, path, payload in (("GET", f"/v1/alert-rules/{rule['id']}", None),
+                                  ("PATCH", f"/v1/alert-rules/{rule['id']}", {"name": "mine"}),
+                                  ("DELETE", f"/v1/alert-rules/{rule['id']}", None),
+                                  ("GET", f"/v1/alerts/{new_id('alr')}", None)):
+        resp = await tele.client.request(method, path, json=payload, headers=other)
         assert resp.status_code == 404, (method, path, resp.text)
     assert all(r["is_default"] for r in (await tele.client.get("/v1/alert-rules", headers=other)).json()["data"])
     assert (await tele.client.delete(f"/v1/alert-rules/{rule['id']}", headers=h)).status_code == 204

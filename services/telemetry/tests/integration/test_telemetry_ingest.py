@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hearth_contracts.topics import TELEMETRY_READINGS
@@ -19,7 +20,7 @@ async def test_batch_with_bad_items_reports_each_index_and_keeps_the_rest(tele: 
     leak = await sensor(tele, infra, org_id, kind="water_leak", building_id=temp["building_id"])
     theirs = await sensor(tele, infra, new_id("org"))
     old = (datetime.now(UTC) - timedelta(days=31)).isoformat()
-    batch = [
+    batch: list[Any] = [
         {"sensor_id": temp["id"], "ts": ts(10), "value": 21.5},          # 0 ok
         {"sensor_id": new_id("sen"), "ts": ts(), "value": 1},            # 1 unknown
         {"sensor_id": temp["id"], "ts": ts(), "value": 900},             # 2 out of range

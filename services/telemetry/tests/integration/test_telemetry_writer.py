@@ -14,6 +14,7 @@ from hearth_kit.ids import new_id
 from hearth_kit.messaging import ensure_topics
 from hearth_kit.testing import Infra, ServiceHarness
 from hearth_telemetry import writer as writer_module
+from hearth_telemetry.alerts import evaluate_batch
 from hearth_telemetry.domain import ReadingsRecord
 from hearth_telemetry.writer import ReadingsWriter
 from telemetry_helpers import sensor, stored_count, wait_stored
@@ -65,7 +66,7 @@ async def test_unusable_records_and_readings_go_to_the_dlt_with_a_reason(tele: S
     await wait_stored(tele, org_id, good["id"], 1)  # the usable reading of the mixed record was kept
 
 
-def _records(org_id: str, readings: list[tuple[str, int, float]], *, offset: int = 0) -> list[ConsumerRecord]:  # type: ignore[type-arg]
+def _records(org_id: str, readings: list[tuple[str, int, float]], *, offset: int = 0) -> list[ConsumerRecord]:
     value = ReadingsRecord(org_id, readings).encode()
     return [ConsumerRecord(topic=TELEMETRY_READINGS.name, partition=0, offset=offset, timestamp=0, timestamp_type=0,
                            key=org_id.encode(), value=value, checksum=None, serialized_key_size=0,
@@ -80,7 +81,7 @@ async def test_writer_killed_mid_batch_loses_nothing_and_writes_nothing_twice(
     records = _records(org_id, readings)
 
     crashed = ReadingsWriter(runtime, runtime.extras["sensor_cache"])
-    real_evaluate = writer_module.evaluate_batch
+    real_evaluate = evaluate_batch
 
     async def die_after_insert(conn, *args, **kwargs):  # type: ignore[no-untyped-def]
         assert await conn.fetchval("SELECT count(*) FROM readings WHERE sensor_id = $1", made["id"]) == 500
@@ -103,6 +104,8 @@ async def test_writer_killed_mid_batch_loses_nothing_and_writes_nothing_twice(
     assert (first.inserted, again.inserted) == (500, 0)
     assert await stored_count(tele, org_id, made["id"]) == 500
     async with tele.raw(org_id=org_id) as conn:
-        n, total = await conn.fetchrow("SELECT sum(n), sum(total) FROM rollups_1m WHERE sensor_id = $1", made["id"])
+        row = await conn.fetchrow("SELECT sum(n), sum(total) FROM rollups_1m WHERE sensor_id = $1", made["id"])
+        assert row is not None
+        n, total = row
         last = await conn.fetchval("SELECT last_value FROM sensor_state WHERE sensor_id = $1", made["id"])
     assert n == 500 and total == sum(r[2] for r in readings) and last == 99.0

@@ -36,7 +36,8 @@ async def test_an_event_is_delivered_signed_unchanged_with_standard_headers(
     assert got.headers["webhook-id"].startswith("msg_")
     assert got.headers["hearth-webhook-sequence"] == "1"
     assert got.headers["content-type"] == "application/json"
-    (delivery,) = await wait_deliveries(hooks, org_id, endpoint["id"], lambda ds: ds and ds[0]["status"] == "succeeded")
+    (delivery,) = await wait_deliveries(hooks, org_id, endpoint["id"],
+                                        lambda ds: bool(ds) and ds[0]["status"] == "succeeded")
     assert delivery["id"] == got.headers["webhook-id"] and delivery["event_id"] == event_id
     assert delivery["attempt_log"][0]["status_code"] == 200
     assert delivery["attempt_log"][0]["response_excerpt"] == f"answer 1 to {path}"
@@ -87,7 +88,8 @@ async def test_failures_are_retried_with_the_same_webhook_id(
     await produce(producer, payload, key=sensor)
     got = await receiver.wait(path, 3)
     assert len({r.headers["webhook-id"] for r in got}) == 1
-    (delivery,) = await wait_deliveries(hooks, org_id, endpoint["id"], lambda ds: ds and ds[0]["status"] == "succeeded")
+    (delivery,) = await wait_deliveries(hooks, org_id, endpoint["id"],
+                                        lambda ds: bool(ds) and ds[0]["status"] == "succeeded")
     assert [a["status_code"] for a in delivery["attempt_log"]] == [500, 500, 200]
     assert delivery["attempts"] == 3
     assert (await hooks.client.get(f"/v1/webhooks/endpoints/{endpoint['id']}",
@@ -101,7 +103,8 @@ async def test_retries_stop_after_the_schedule_and_redirects_are_failures(
     endpoint = await mk_endpoint(hooks, org_id, receiver.url(path))
     _, sensor, payload = alert_event(org_id)
     await produce(producer, payload, key=sensor)
-    (delivery,) = await wait_deliveries(hooks, org_id, endpoint["id"], lambda ds: ds and ds[0]["status"] == "failed")
+    (delivery,) = await wait_deliveries(hooks, org_id, endpoint["id"],
+                                        lambda ds: bool(ds) and ds[0]["status"] == "failed")
     assert [a["status_code"] for a in delivery["attempt_log"]] == [302] * 4  # 1 + the test schedule's 3 retries
     assert receiver.at("/elsewhere") == []
     got = await hooks.client.get(f"/v1/webhooks/endpoints/{endpoint['id']}", headers=hooks.headers(org_id=org_id))
@@ -166,7 +169,7 @@ async def test_a_receiver_down_for_a_while_gets_everything_in_order_per_subject(
     from hearth_kit.messaging import wait_for
     assert await wait_for(all_in, timeout=15)
     for sensor in sensors:
-        firsts: list[str] = []
+        firsts: list[int] = []
         for r in receiver.at(path):
             if r.event["subject"] == sensor and int(r.event["sequence"]) not in firsts:
                 firsts.append(int(r.event["sequence"]))

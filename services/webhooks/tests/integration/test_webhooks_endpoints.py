@@ -109,11 +109,11 @@ async def test_bad_patch_replay_and_filters(hooks: ServiceHarness, receiver: Rec
     for body in ({}, {"url": None}, {"url": "http://10.1.1.1/x"}, {"status": "paused"}, {"event_types": ["x.*"]}):
         resp = await hooks.client.patch(url, json=body, headers=h)
         assert resp.status_code == 422, (body, resp.text)
-    for body in ({}, {"since": "2026-01-01T00:00:00Z", "from_sequence": 1}, {"since": "yesterday"},
-                 {"since": "2026-01-01T00:00:00"}, {"from_sequence": 0}, {"from_sequence": 10**30},
-                 {"since": "0001-01-01T00:00:00+01:00"}, {"since": "9999-12-31T23:00:00-05:00"}):
-        resp = await hooks.client.post(f"{url}/replay", json=body, headers=h)
-        assert resp.status_code == 422, (body, resp.text)
+    for replay in ({}, {"since": "2026-01-01T00:00:00Z", "from_sequence": 1}, {"since": "yesterday"},
+                   {"since": "2026-01-01T00:00:00"}, {"from_sequence": 0}, {"from_sequence": 10**30},
+                   {"since": "0001-01-01T00:00:00+01:00"}, {"since": "9999-12-31T23:00:00-05:00"}):
+        resp = await hooks.client.post(f"{url}/replay", json=replay, headers=h)
+        assert resp.status_code == 422, (replay, resp.text)
     for params in ({"status": "weird"}, {"since": "nope"}, {"limit": 1000},
                    {"since": "0001-01-01T00:00:00+01:00"}, {"since": "9999-12-31T23:00:00-05:00"}):
         resp = await hooks.client.get(f"{url}/deliveries", params=params, headers=h)

@@ -49,11 +49,14 @@ async def test_another_orgs_request_is_404_on_every_route(maint: ServiceHarness,
 
 async def test_odd_ids_are_404_not_errors(maint: ServiceHarness) -> None:
     h = maint.headers(org_id=new_id("org"))
-    for rid in ("nope", "req_" + "a" * 300, "req_%00", "bld_01jd3k0000000000000000000"):
+    for rid in ("nope", "req_" + "a" * 300, "bld_01jd3k0000000000000000000"):
         problem(await maint.client.get(f"/v1/requests/{rid}", headers=h), 404)
         problem(await maint.client.post(f"/v1/requests/{rid}/start", headers=h), 404)
-    problem(await maint.client.get("/v1/requests?q=a%00b", headers=h), 422)
-    problem(await maint.client.get("/v1/requests?building_id=bld_%00", headers=h), 422)
+    # a NUL anywhere in the URL is refused by the kit's edge (400) before any route runs
+    problem(await maint.client.get("/v1/requests/req_%00", headers=h), 400)
+    problem(await maint.client.post("/v1/requests/req_%00/start", headers=h), 400)
+    problem(await maint.client.get("/v1/requests?q=a%00b", headers=h), 400)
+    problem(await maint.client.get("/v1/requests?building_id=bld_%00", headers=h), 400)
     problem(await maint.client.get("/v1/requests?created_from=99999-01-01T00:00:00Z", headers=h), 422)
     problem(await maint.client.get("/v1/requests?created_to=0001-01-01T00:00:00%2B01:00", headers=h), 422)
     problem(await maint.client.get("/v1/requests", headers={}), 401)

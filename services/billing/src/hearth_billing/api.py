@@ -34,7 +34,9 @@ from hearth_billing.service.accounts import wait_for_lease
 router = api_router(prefix="/v1")
 PathId = Annotated[str, Path(pattern=ID_PATTERN, description="A prefixed id")]
 QueryId = Annotated[str | None, Query(pattern=ID_PATTERN)]
-PROBLEMS = problems(404, 409)  # besides the 401/403/422/429 every documented route gets
+PROBLEMS = problems(404, 409)  # besides the 401/422/429 every documented route gets
+# writes check the role in the route (principal.require_write), so their 403 is declared here
+WRITE_PROBLEMS = problems(403, 404, 409)
 
 
 def _wait_seconds(deps: Deps) -> float:
@@ -45,7 +47,7 @@ def _wait_seconds(deps: Deps) -> float:
 
 
 @router.post("/charges", status_code=201, tags=["charges"], operation_id="createCharge",
-             response_model=models.Data[models.ChargeOut], responses=PROBLEMS)
+             response_model=models.Data[models.ChargeOut], responses=WRITE_PROBLEMS)
 async def create_charge(body: ChargeIn, principal: CurrentPrincipal, deps: Deps, request: Request,
                         idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """Post a manual charge (rent, deposit, late_fee, utility, other) or a credit on a lease."""
@@ -79,7 +81,7 @@ async def get_charge(charge_id: PathId, principal: CurrentPrincipal, deps: Deps)
 
 
 @router.post("/charges/{charge_id}/void", tags=["charges"], operation_id="voidCharge",
-             response_model=models.Data[models.ChargeOut], responses=PROBLEMS)
+             response_model=models.Data[models.ChargeOut], responses=WRITE_PROBLEMS)
 async def void_charge(charge_id: PathId, principal: CurrentPrincipal, deps: Deps, request: Request,
                       body: VoidIn | None = None) -> dict[str, Any]:
     """Void an unpaid charge (409 once anything was paid on it) or a credit."""
@@ -91,7 +93,7 @@ async def void_charge(charge_id: PathId, principal: CurrentPrincipal, deps: Deps
 
 
 @router.post("/payments", status_code=201, tags=["payments"], operation_id="recordPayment",
-             response_model=models.Data[models.PaymentOut], responses=PROBLEMS)
+             response_model=models.Data[models.PaymentOut], responses=WRITE_PROBLEMS)
 async def record_payment(body: PaymentIn, principal: CurrentPrincipal, deps: Deps, request: Request,
                          idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """Record a payment (cash, cheque, bank transfer, card): it pays the oldest open charges; the rest is credit."""
@@ -130,7 +132,7 @@ async def get_payment(payment_id: PathId, principal: CurrentPrincipal, deps: Dep
 
 
 @router.post("/payments/{payment_id}/complete", tags=["payments"], operation_id="completePayment",
-             response_model=models.Data[models.PaymentOut], responses=PROBLEMS)
+             response_model=models.Data[models.PaymentOut], responses=WRITE_PROBLEMS)
 async def complete_payment(payment_id: PathId, principal: CurrentPrincipal, deps: Deps,
                            request: Request) -> dict[str, Any]:
     """A pending payment cleared (e.g. the cheque): it now pays charges."""
@@ -139,7 +141,7 @@ async def complete_payment(payment_id: PathId, principal: CurrentPrincipal, deps
 
 
 @router.post("/payments/{payment_id}/fail", tags=["payments"], operation_id="failPayment",
-             response_model=models.Data[models.PaymentOut], responses=PROBLEMS)
+             response_model=models.Data[models.PaymentOut], responses=WRITE_PROBLEMS)
 async def fail_payment(payment_id: PathId, principal: CurrentPrincipal, deps: Deps, request: Request,
                        body: FailIn | None = None) -> dict[str, Any]:
     """A pending payment did not go through."""
@@ -148,7 +150,7 @@ async def fail_payment(payment_id: PathId, principal: CurrentPrincipal, deps: De
 
 
 @router.post("/payments/{payment_id}/reverse", tags=["payments"], operation_id="reversePayment",
-             response_model=models.Data[models.PaymentOut], responses=PROBLEMS)
+             response_model=models.Data[models.PaymentOut], responses=WRITE_PROBLEMS)
 async def reverse_payment(payment_id: PathId, principal: CurrentPrincipal, deps: Deps, request: Request,
                           body: ReverseIn | None = None) -> dict[str, Any]:
     """Reverse a completed payment (bounced cheque, charge-back), optionally with an NSF fee."""
@@ -189,7 +191,7 @@ async def get_settings(principal: CurrentPrincipal, deps: Deps) -> dict[str, Any
 
 
 @router.put("/billing-settings", tags=["billing-settings"], operation_id="putBillingSettings",
-            response_model=models.Data[models.SettingsOut], responses=PROBLEMS)
+            response_model=models.Data[models.SettingsOut], responses=WRITE_PROBLEMS)
 async def put_settings(body: SettingsIn, principal: CurrentPrincipal, deps: Deps) -> dict[str, Any]:
     """Set the org's late-fee policy: grace days, flat or percent fee, cap."""
     return {"data": await ledger.put_settings(deps.db, principal=principal, body=body)}

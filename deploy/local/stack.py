@@ -227,10 +227,11 @@ def up() -> None:
     for name, spec in sims.items():
         p = spec["env_prefix"]
         start_service(name, spec, {f"{p}PORT": str(spec["port"]), f"{p}RUN_DIR": str(rd), **simulator_urls()})
-    for name, spec in sims.items():
-        wait_ready(name, spec, path="/healthz")
+    # Everything starts at once (services reach simulators only when they work, not at start); then we wait.
     for name, spec in specs.items():
         start_service(name, spec, service_env(name, spec, admin_db=admin_db, kafka=kafka, sec=sec, all_specs=specs))
+    for name, spec in sims.items():
+        wait_ready(name, spec, path="/healthz")
     for name, spec in specs.items():
         wait_ready(name, spec)
     gateway_url = f"http://127.0.0.1:{specs['gateway']['port']}"

@@ -111,7 +111,3 @@ async def count_rows(h: ServiceHarness, org: str, table: str = "requests") -> in
     async with h.raw(org_id=org) as conn:
         return int(await conn.fetchval(f"SELECT count(*) FROM {table}"))
 
-
-async def outbox_count(h: ServiceHarness) -> int:
-    async with h.raw() as conn:
-        return int(await conn.fetchval("SELECT count(*) FROM outbox"))

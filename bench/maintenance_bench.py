@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+from benchlib import drop_bench_schema, pct
 from hearth_contracts.common import Address
 from hearth_contracts.envelope import EventData, to_cloudevent_bytes
 from hearth_contracts.property import BuildingCreated
@@ -70,11 +71,6 @@ def queries(building: str, tech: str) -> list[tuple[str, str, str | None]]:
         ("technician's own view", "", tech),
         ("page 10, sort due_at", "page=10&sort=due_at", None),
     ]
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def line(name: str, samples: list[float], extra: str = "") -> str:
@@ -148,13 +144,7 @@ async def drop(args: argparse.Namespace, schema: str) -> None:
     if args.keep:
         print(f"kept schema {schema}")
         return
-    admin = await asyncpg.connect(args.database_url)
-    try:
-        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await admin.execute(f'DROP OWNED BY "hearth_{schema}"')
-        await admin.execute(f'DROP ROLE IF EXISTS "hearth_{schema}"')
-    finally:
-        await admin.close()
+    await drop_bench_schema(args.database_url, schema)
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -74,6 +74,17 @@ class RequestCanceled(_MaintenanceEvent):
     reason: str | None = Field(default=None, description="Why it was canceled")
 
 
+@register
+class RequestUnassigned(_MaintenanceEvent):
+    """An assigned request went back to `new` without a technician: the technician's access ends."""
+
+    event_type = "hearth.request.unassigned.v1"
+    building_id: str | None = Field(default=None, description="Building of the request, bld_...")
+    unit_id: str | None = Field(default=None, description="Unit of the request, unit_..., if any")
+    previous_assignee_id: str | None = Field(default=None, description="Technician member it was assigned to")
+    reason: str | None = Field(default=None, description="Why it was unassigned")
+
+
 # --- the service's other facts (additive; consumed by webhooks and anyone interested) -------------
 
 RequestStatus = Literal["new", "assigned", "in_progress", "on_hold", "done", "canceled"]

@@ -1,6 +1,9 @@
 # Hearth: `make up` runs the platform, `make test` runs every test. Both work from a fresh clone.
 SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
+# Bytecode is cached in the venv and the sources (gitignored): without it every process compiles the
+# libraries it imports from source again, most of a service's start-up and of each test run's start.
+unexport PYTHONDONTWRITEBYTECODE
 export PATH := $(HOME)/.local/bin:$(PATH)
 PY := .venv/bin/python
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark in one run on one infra (the test ports), printing figures and ratios.
 set -euo pipefail
+unset PYTHONDONTWRITEBYTECODE  # cache bytecode (see Makefile)
 cd "$(dirname "$0")/.."
 export HEARTH_RUN_DIR="$PWD/.run/test" HEARTH_PG_PORT=15432 HEARTH_KAFKA_PORT=19092 HEARTH_KAFKA_CONTROLLER_PORT=19093 HEARTH_PG_FAST=1
 started=()

@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
 export UV_PYTHON_DOWNLOADS=never PATH="$HOME/.local/bin:$PATH"
+unset PYTHONDONTWRITEBYTECODE  # cache bytecode: each later process then skips compiling what it imports
 bash scripts/bootstrap.sh
 PY=.venv/bin/python
 

@@ -35,7 +35,7 @@ def wire(broker: KafkaBroker, runtime: Runtime) -> None:
             return
         hub: VendorHub = runtime.extras["hub"]
         try:
-            await commands.execute(hub, envelope)
+            await commands.execute_command(hub, envelope)
         except Exception as exc:
             if runtime.dead_letters is None or await runtime.dead_letters.retry_later(msg.raw_message):
                 log.warning("command failed; it will be redelivered", event_id=envelope.id, error=repr(exc))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
@@ -29,11 +30,16 @@ async def vendor_hub(runtime: Runtime) -> AsyncIterator[None]:
     assert isinstance(settings, Settings)
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
     async with httpx.AsyncClient(limits=limits, timeout=settings.vendor_timeout_seconds) as client:
-        runtime.extras["hub"] = VendorHub(runtime.db, settings, client)
+        hub = VendorHub(runtime.db, settings, client)
+        runtime.extras["hub"] = hub
         try:
             yield
         finally:
             runtime.extras.pop("hub", None)
+            # a command cut off here stays claimed; the sweeper settles it from the lock's state
+            for task in list(hub.background):
+                task.cancel()
+            await asyncio.gather(*hub.background, return_exceptions=True)
 
 
 def _with_vendor_health(app: FastAPI) -> None:

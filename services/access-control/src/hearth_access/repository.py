@@ -201,6 +201,22 @@ async def update_lock_status(conn: asyncpg.Connection, lock_id: str, *, state: s
         lock_id, state, battery, online, seen, observed_at)
 
 
+async def update_lock_statuses(conn: asyncpg.Connection, rows: list[tuple[str, str, int | None, bool, datetime]],
+                               *, observed_at: datetime) -> None:
+    """Many polled statuses (lock id, state, battery, online, last seen) in one statement; a state is kept
+    only if nothing (a command's outcome) changed the lock since the poll began."""
+    if not rows:
+        return
+    ids, states, batteries, onlines, seens = (list(col) for col in zip(*rows, strict=True))
+    await conn.execute(
+        "UPDATE locks l SET state = CASE WHEN l.updated_at <= $6 THEN s.state ELSE l.state END,"
+        " battery_pct = COALESCE(s.battery, l.battery_pct), online = s.online,"
+        " last_seen = COALESCE(s.seen, l.last_seen), updated_at = now()"
+        " FROM unnest($1::text[], $2::text[], $3::int[], $4::bool[], $5::timestamptz[])"
+        " AS s(id, state, battery, online, seen) WHERE l.id = s.id",
+        ids, states, batteries, onlines, seens, observed_at)
+
+
 async def set_lock_state(conn: asyncpg.Connection, lock_id: str, state: str) -> None:
     await conn.execute("UPDATE locks SET state = $2, updated_at = now() WHERE id = $1", lock_id, state)
 

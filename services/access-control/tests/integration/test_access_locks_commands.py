@@ -120,7 +120,7 @@ async def test_a_redelivered_command_never_runs_twice(svc: ServiceHarness, sim: 
     # redelivery to the bridge, twice at once, and the raw record again on the topic
     hub = svc.app.state.runtime.extras["hub"]
     import asyncio
-    await asyncio.gather(commands.execute(hub, envelope), commands.execute(hub, envelope))
+    await asyncio.gather(commands.execute_command(hub, envelope), commands.execute_command(hub, envelope))
     raw = envelope.model_dump_json().encode()
     await producer.send_and_wait("access.commands", raw, key=key)
     parse_cloudevent(raw)  # still a valid CloudEvent
@@ -153,11 +153,11 @@ async def test_bridge_killed_mid_call_is_settled_without_a_second_call(
     data = UnlockDoor(org_id=org_id, action_attempt_id=row["id"], lock_id=lock["id"], expires_at=row["expires_at"])
     envelope = Envelope(id="evt_x", source="t", type=data.event_type, subject=lock["id"], time=row["created_at"],
                         orgid=org_id, sequence=1, data=data.model_dump(mode="json"))
-    task = asyncio.create_task(commands.execute(hub, envelope))
+    task = asyncio.create_task(commands.execute_command(hub, envelope))
     await asyncio.sleep(0.45)  # claimed, vendor reached, answer not yet recorded
     task.cancel()
     await sim.put(f"/_sim/accounts/{acct}", json={"latency_ms": 0})
-    await commands.execute(hub, envelope)  # the restarted bridge sees it again: no second vendor call
+    await commands.execute_command(hub, envelope)  # the restarted bridge sees it again: no second vendor call
 
     async def settled() -> Any:
         got = (await svc.client.get(f"/v1/action-attempts/{row['id']}", headers=h)).json()["data"]

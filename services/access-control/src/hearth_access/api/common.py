@@ -25,7 +25,8 @@ async def _hub(request: Request) -> VendorHub:
 Hub = Annotated[VendorHub, Depends(_hub)]
 
 async def accepted_once(runtime: Runtime, principal: Principal, *, key: str | None, request_body: Any,
-                        run: Callable[[asyncpg.Connection], Awaitable[Any]], status: int = 202) -> JSONResponse:
+                        run: Callable[[asyncpg.Connection], Awaitable[Any]], status: int = 202,
+                        committed: Callable[[dict[str, Any]], None] | None = None) -> JSONResponse:
     """Run a use case once per Idempotency-Key (same key + same body → the same answer, nothing new)."""
     principal.require_write()
     async with runtime.db.transaction(org_id=principal.org_id) as conn:
@@ -35,6 +36,8 @@ async def accepted_once(runtime: Runtime, principal: Principal, *, key: str | No
 
         code, doc = await run_idempotent(conn, org_id=principal.org_id, key=key, request_body=request_body,
                                          create=create)
+    if committed is not None and code == status:
+        committed(doc["data"])
     return JSONResponse(doc, status_code=code)
 
 

@@ -46,7 +46,8 @@ async def _command(action: str, lock_id: str, principal: Any, hub: Hub, request:
         request.app.state.runtime, principal, key=key, request_body={"lock_id": lock_id, "action": action},
         run=lambda conn: commands.request_action(conn, principal=principal, lock_id=lock_id, action=action,
                                                  ttl_seconds=s.action_attempt_ttl_seconds,
-                                                 per_minute=s.guardrail_per_minute, traceparent=traceparent(request)))
+                                                 per_minute=s.guardrail_per_minute, traceparent=traceparent(request)),
+        committed=lambda doc: commands.dispatch(hub, org_id=principal.org_id, attempt_ids=[doc["id"]]))
 
 
 @router.post("/locks/{lock_id}/lock", status_code=202, response_model=One[AttemptOut], operation_id="lockLock",
@@ -108,7 +109,8 @@ async def start_lockdown(principal: CurrentPrincipal, hub: Hub, request: Request
         request.app.state.runtime, principal, key=idempotency_key, request_body={"lockdown": building_id},
         run=lambda conn: lockdown.start(conn, principal=principal, building_id=building_id,
                                         ttl_seconds=hub.settings.action_attempt_ttl_seconds,
-                                        traceparent=traceparent(request)))
+                                        traceparent=traceparent(request)),
+        committed=lambda doc: _dispatch_group(hub, principal, doc))
 
 
 @router.post("/buildings/{building_id}/lockdown/lift", status_code=202, response_model=One[LockdownOut],
@@ -120,7 +122,13 @@ async def lift_lockdown(principal: CurrentPrincipal, hub: Hub, request: Request,
         request.app.state.runtime, principal, key=idempotency_key, request_body={"lift": building_id},
         run=lambda conn: lockdown.lift(conn, principal=principal, building_id=building_id,
                                        ttl_seconds=hub.settings.action_attempt_ttl_seconds,
-                                       traceparent=traceparent(request)))
+                                       traceparent=traceparent(request)),
+        committed=lambda doc: _dispatch_group(hub, principal, doc))
+
+
+def _dispatch_group(hub: Hub, principal: Any, lockdown_doc: dict[str, Any]) -> None:
+    pending = [a["id"] for a in lockdown_doc["action_attempts"] if a["status"] == "pending"]
+    commands.dispatch(hub, org_id=principal.org_id, attempt_ids=pending)
 
 
 @router.get("/buildings/{building_id}/lockdown", response_model=One[LockdownOut], operation_id="getLockdown",

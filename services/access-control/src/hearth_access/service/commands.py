@@ -148,24 +148,50 @@ def classify(exc: VendorError) -> tuple[str, str]:
     return "vendor_error", str(exc)[:500]
 
 
-async def execute(hub: VendorHub, envelope: Envelope) -> None:
-    """The bridge: carry out one command from access.commands, at most once."""
-    org_id = envelope.orgid
+def dispatch(hub: VendorHub, *, org_id: str, attempt_ids: list[str]) -> None:
+    """Carry out freshly committed attempts in this process at once (the fast path).
+
+    The same commands are on `access.commands` too: whichever of this task and the bridge claims an
+    attempt first calls the vendor, the other finds it claimed. So a process that dies right after the
+    202 loses nothing (the bridge takes it), and nothing runs twice. Without this, every unlock waited for
+    the outbox relay, Kafka and the consumer's pickup before the vendor was even called."""
+    for attempt_id in attempt_ids:
+        task = asyncio.create_task(_execute_logged(hub, org_id=org_id, attempt_id=attempt_id),
+                                   name=f"attempt-{attempt_id}")
+        hub.background.add(task)
+        task.add_done_callback(hub.background.discard)
+
+
+async def _execute_logged(hub: VendorHub, *, org_id: str, attempt_id: str) -> None:
+    try:
+        await execute(hub, org_id=org_id, attempt_id=attempt_id)
+    except Exception:  # the bridge's delivery (unclaimed) or the sweeper (claimed) ends it instead
+        log.exception("in-process command failed; the bridge or the sweeper will end it", attempt_id=attempt_id)
+
+
+async def execute_command(hub: VendorHub, envelope: Envelope) -> None:
+    """The bridge: one command from access.commands (a no-op when the fast path already took it)."""
     command = envelope.data_as(LockDoor if envelope.type == LockDoor.event_type else UnlockDoor)
+    await execute(hub, org_id=envelope.orgid, attempt_id=command.action_attempt_id)
+
+
+async def execute(hub: VendorHub, *, org_id: str, attempt_id: str) -> None:
+    """Carry out one attempt, at most once: claim it (committed) before calling the vendor."""
     async with hub.db.transaction(org_id=org_id) as conn:
-        claimed = await repo.claim_attempt(conn, command.action_attempt_id)
+        claimed = await repo.claim_attempt(conn, attempt_id)
         if claimed is None:
-            row = await repo.attempt(conn, command.action_attempt_id)
+            row = await repo.attempt(conn, attempt_id)
             if row is not None and row["status"] == "pending" and row["claimed_at"] is None:
                 # arrived too late: the attempt expired before anyone could carry it out
                 await finish(conn, attempt=row, lock=None, error_type="action_attempt_expired",
                              error_message="the command expired before it could be sent to the lock")
             return  # claimed or finished by an earlier delivery: never call the vendor twice
-        lock = await repo.lock(conn, command.lock_id)
+        lock = await repo.lock(conn, claimed["lock_id"])
         vendor = await repo.vendor(conn, lock["vendor_id"]) if lock is not None else None
     if lock is None or vendor is None:
         async with hub.db.transaction(org_id=org_id) as conn:
             await finish(conn, attempt=claimed, lock=None, error_type="vendor_error", error_message="lock is gone")
+        hub.attempt_finished(claimed["id"])
         return
     drv = hub.driver_for(vendor)
     error: tuple[str, str] | None = None

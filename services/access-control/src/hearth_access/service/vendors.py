@@ -64,6 +64,8 @@ class VendorHub:
         self.last_read_back: dict[str, float] = {}
         # long-polls waiting in this process, woken when this process's bridge ends their attempt
         self.attempt_waiters: dict[str, asyncio.Event] = {}
+        # fast-path command tasks (held so they are not garbage-collected mid-call)
+        self.background: set[asyncio.Task[None]] = set()
 
     def attempt_finished(self, attempt_id: str) -> None:
         waiter = self.attempt_waiters.get(attempt_id)

@@ -151,6 +151,15 @@ async def _apply_events(tx: Tx, locks: dict[str, Any], events: list[VendorLockEv
                 refs=CodeRefs(request_id=code["request_id"], lease_id=code["lease_id"]), at=ev.at))
 
 
+async def apply_pushed(hub: VendorHub, *, vendor: Any, events: list[VendorLockEvent]) -> None:
+    """Lock events the vendor pushed: recorded and announced exactly like polled ones. Each vendor event id
+    is recorded once (unique per lock), so whichever of the push and the poller comes second does nothing;
+    the poller's cursor is left alone (it simply finds these already recorded)."""
+    async with hub.tx(vendor["org_id"]) as tx:
+        locks = {r["vendor_lock_id"]: r for r in await repo.locks_of_vendor(tx.conn, vendor["id"])}
+        await _apply_events(tx, locks, events, announce=vendor["events_primed"])
+
+
 async def poll_pass(hub: VendorHub) -> None:
     """Poll every vendor once."""
     async with hub.db.system_transaction() as conn:

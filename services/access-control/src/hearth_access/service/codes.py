@@ -290,6 +290,40 @@ async def _set_state(tx: Tx, row: Any, lock_id: str, state: str) -> None:
             lock_id=lock_id, status=state), subject=row["code_id"])
 
 
+def _due(row: Any, want: dict[str, Any] | None, now: datetime) -> bool:
+    """Whether the vendor must be told something about this (code, listing) now."""
+    have = row["programmed"] if not isinstance(row["programmed"], str) else json.loads(row["programmed"])
+    if want == have or row["gave_up"] or row["next_attempt_at"] > now:
+        return False
+    return not (want is None and row["vendor_code_id"] is None)
+
+
+async def _program(hub: VendorHub, drv: Any, row: Any, want: dict[str, Any] | None, *, org_id: str) -> bool:
+    """Create, update or delete one (code, listing) at the vendor and record it; False when it failed."""
+    try:
+        vendor_code_id = row["vendor_code_id"]
+        if want is None:
+            await drv.delete_code(vendor_code_id)
+            removal = True
+        elif vendor_code_id is not None and not row["removal_requested"]:
+            await drv.update_code(vendor_code_id, timezone=row["listing_timezone"], schedule=_vendor_schedule(want))
+            removal = False
+        else:
+            vendor_code_id = await drv.create_code(
+                name=row["code_id"], listing_id=row["vendor_listing_id"], code=row["code"],
+                timezone=row["listing_timezone"], schedule=_vendor_schedule(want),
+                unlock_notifications=row["unlock_notifications"])
+            removal = False
+    except VendorError as exc:
+        await _failed(hub, row, exc, active=want is not None)
+        return False
+    async with hub.tx(org_id) as tx:
+        await repo.save_code_listing(tx.conn, code_id=row["code_id"], listing_id=row["listing_id"],
+                                     vendor_code_id=vendor_code_id, programmed=want, removal_requested=removal)
+        await _set_states(tx, row, rules.pending_state(active=want is not None, failed=False))
+    return True
+
+
 async def sync_vendor(hub: VendorHub, *, vendor_id: str, org_id: str) -> None:
     """One scheduler pass over a vendor's codes: program or remove what changed, then read back states."""
     settings = hub.settings
@@ -300,44 +334,34 @@ async def sync_vendor(hub: VendorHub, *, vendor_id: str, org_id: str) -> None:
         return
     drv = hub.driver_for(vendor)
     now = datetime.now(UTC)
-    programmed = False
+    due = [r for r in rows if _due(r, desired_program(r, now), now)]
+    # One listing's codes go out in order (its slots are shared); different listings go out side by side,
+    # at most `vendor_concurrency` calls at a time: one at a time made 1,000 codes wait ~1,000 round trips.
+    by_listing: dict[str, list[Any]] = {}
+    for r in due:
+        by_listing.setdefault(r["listing_id"], []).append(r)
+    gate = asyncio.Semaphore(settings.vendor_concurrency)
+
+    async def program_listing(listing_rows: list[Any]) -> bool:
+        done = False
+        for row in listing_rows:
+            async with gate:
+                done = await _program(hub, drv, row, desired_program(row, now), org_id=org_id) or done
+        return done
+
     async with hub.lock_for(vendor_id):
-        for row in rows:
-            want = desired_program(row, now)
-            have = row["programmed"] if not isinstance(row["programmed"], str) else json.loads(row["programmed"])
-            if want == have or row["gave_up"] or row["next_attempt_at"] > now:
-                continue
-            if want is None and row["vendor_code_id"] is None:
-                continue
-            try:
-                vendor_code_id = row["vendor_code_id"]
-                if want is None:
-                    await drv.delete_code(vendor_code_id)
-                    removal = True
-                elif vendor_code_id is not None and not row["removal_requested"]:
-                    await drv.update_code(vendor_code_id, timezone=row["listing_timezone"],
-                                          schedule=_vendor_schedule(want))
-                    removal = False
-                else:
-                    vendor_code_id = await drv.create_code(
-                        name=row["code_id"], listing_id=row["vendor_listing_id"], code=row["code"],
-                        timezone=row["listing_timezone"], schedule=_vendor_schedule(want),
-                        unlock_notifications=row["unlock_notifications"])
-                    removal = False
-            except VendorError as exc:
-                await _failed(hub, row, exc, active=want is not None)
-                continue
-            async with hub.tx(org_id) as tx:
-                await repo.save_code_listing(tx.conn, code_id=row["code_id"], listing_id=row["listing_id"],
-                                             vendor_code_id=vendor_code_id, programmed=want, removal_requested=removal)
-                await _set_states(tx, row, rules.pending_state(active=want is not None, failed=False))
-            programmed = True
+        results = await asyncio.gather(*(program_listing(group) for group in by_listing.values()))
+        programmed = any(results)
         # reading every code back is the costly part: only when something changed or waits for a lock,
         # and otherwise now and then (a code removed outside Hearth is noticed and programmed again)
         async with hub.db.transaction(org_id=org_id) as conn:
             pending = await repo.vendor_has_pending_codes(conn, vendor_id)
         last = hub.last_read_back.get(vendor_id, 0.0)
-        if programmed or pending or time.monotonic() - last > settings.status_poll_seconds:
+        since = time.monotonic() - last
+        # at most one read-back per `code_read_back_min_seconds` while codes wait: it lists every code of the
+        # account, so reading back on every pass of a busy scheduler cost O(codes) per pass
+        if ((programmed or pending) and since >= settings.code_read_back_min_seconds) \
+                or since > settings.status_poll_seconds:
             hub.last_read_back[vendor_id] = time.monotonic()
             await _read_back(hub, drv, vendor_id=vendor_id, org_id=org_id)
 

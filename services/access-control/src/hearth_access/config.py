@@ -27,6 +27,8 @@ class Settings(ServiceSettings):
     vendor_attempts: int = Field(default=4, ge=1, le=10)
     vendor_backoff_seconds: float = Field(default=0.2, ge=0)
     vendor_token_refresh_margin_seconds: float = Field(default=300.0, ge=0)
+    # Code programming calls in flight at once per vendor (different listings; one listing stays in order)
+    vendor_concurrency: int = Field(default=8, ge=1, le=64)
     # Registering a vendor imports its locks at once, but answers after this long at most (the timer goes on)
     register_import_seconds: float = Field(default=8.0, gt=0)
     # Vendor URLs on loopback/private addresses (the local simulator); prod refuses them by default
@@ -35,6 +37,7 @@ class Settings(ServiceSettings):
     status_poll_seconds: float = Field(default=5.0, gt=0)
     import_every_seconds: float = Field(default=300.0, gt=0)
     code_sync_seconds: float = Field(default=2.0, gt=0)
+    code_read_back_min_seconds: float = Field(default=1.0, ge=0)
     attempt_sweep_seconds: float = Field(default=1.0, gt=0)
     # Commands
     action_attempt_ttl_seconds: float = Field(default=30.0, gt=0)

@@ -22,6 +22,12 @@ US_ZONES = {"America/New_York": "US/Eastern", "America/Chicago": "US/Central", "
             "Pacific/Honolulu": "US/Hawaii", "America/Indiana/Indianapolis": "US/East-Indiana"}
 
 
+def access_control_url() -> str:
+    """Where the simulator pushes lock events (the service directly: the push is signed, not a gateway call)."""
+    offset = int(os.environ.get("HEARTH_PORT_OFFSET", "0"))
+    return os.environ.get("HEARTH_ACCESS_CONTROL_URL") or f"http://127.0.0.1:{8104 + offset}"
+
+
 def simulator_url() -> str:
     offset = int(os.environ.get("HEARTH_PORT_OFFSET", "0"))
     return os.environ.get("HEARTH_SIMULATOR_LOCK_VENDOR_URL") or f"http://127.0.0.1:{8190 + offset}"
@@ -75,6 +81,9 @@ def seed(gateway_url: str, api_key: str) -> None:
                                                      "permanent_token": PERMANENT_TOKEN})
             resp.raise_for_status()
             vendor = resp.json()["data"]
+        # lock events reach Hearth as they happen (polling stays the safety net)
+        httpx.put(f"{sim}/_sim/accounts/{ACCOUNT_ID}", timeout=10, json={
+            "push_url": f"{access_control_url()}/internal/v1/lock-vendors/{vendor['id']}/events"}).raise_for_status()
         resp = gw.get(f"/v1/lock-vendors/{vendor['id']}/listings")
         resp.raise_for_status()
         for listing in resp.json()["data"]:

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import asyncio
 
-from hearth_kit.runtime import Runtime
+from hearth_kit.logging import get_logger
 
-from hearth_access.service import codes, commands, polling, vendors
+from hearth_access.runtime import AccessRuntime
+from hearth_access.service import automations, codes, commands, polling, vendors
 from hearth_access.service.vendors import VendorHub
 
-
-async def hub_of(runtime: Runtime) -> VendorHub:
-    """The vendor hub (opened by the service's resource, which starts right after the jobs)."""
-    while "hub" not in runtime.extras:  # noqa: ASYNC110 - the kit starts jobs before resources
-        await asyncio.sleep(0.05)
-    return runtime.extras["hub"]  # type: ignore[no-any-return]
+log = get_logger(__name__)
 
 
-async def lock_polling_job(runtime: Runtime) -> None:
+async def hub_of(runtime: AccessRuntime) -> VendorHub:
+    """The vendor hub, once open (the kit starts jobs before the service's resources)."""
+    await runtime.state.opened.wait()
+    return runtime.state
+
+
+async def lock_polling_job(runtime: AccessRuntime) -> None:
     """Poll every vendor's lock status and events."""
     hub = await hub_of(runtime)
     while True:
@@ -25,7 +27,7 @@ async def lock_polling_job(runtime: Runtime) -> None:
         await asyncio.sleep(hub.settings.status_poll_seconds)
 
 
-async def import_job(runtime: Runtime) -> None:
+async def import_job(runtime: AccessRuntime) -> None:
     """Re-import every vendor's listings and locks now and then."""
     hub = await hub_of(runtime)
     while True:
@@ -33,15 +35,21 @@ async def import_job(runtime: Runtime) -> None:
         await vendors.import_job_pass(hub)
 
 
-async def code_scheduler_job(runtime: Runtime) -> None:
-    """Program and remove codes at schedule edges; read back per-lock states."""
+async def code_scheduler_job(runtime: AccessRuntime) -> None:
+    """Remove the codes of leases whose termination day came; program and remove codes at schedule edges;
+    read back per-lock states."""
     hub = await hub_of(runtime)
     while True:
+        try:
+            if await automations.remove_due_leases(hub):
+                hub.wake_sync()
+        except Exception:
+            log.exception("scheduled lease code removal failed")
         await codes.sync_pass(hub)
         await codes.wait_or_wake(hub.sync_wake, hub.settings.code_sync_seconds)
 
 
-async def attempt_sweeper_job(runtime: Runtime) -> None:
+async def attempt_sweeper_job(runtime: AccessRuntime) -> None:
     """End action attempts that outlived their expiry."""
     hub = await hub_of(runtime)
     while True:

@@ -201,6 +201,22 @@ async def update_lock_status(conn: asyncpg.Connection, lock_id: str, *, state: s
         lock_id, state, battery, online, seen, observed_at)
 
 
+async def update_lock_statuses(conn: asyncpg.Connection, rows: list[tuple[str, str, int | None, bool, datetime]],
+                               *, observed_at: datetime) -> None:
+    """Many polled statuses (lock id, state, battery, online, last seen) in one statement; a state is kept
+    only if nothing (a command's outcome) changed the lock since the poll began."""
+    if not rows:
+        return
+    ids, states, batteries, onlines, seens = (list(col) for col in zip(*rows, strict=True))
+    await conn.execute(
+        "UPDATE locks l SET state = CASE WHEN l.updated_at <= $6 THEN s.state ELSE l.state END,"
+        " battery_pct = COALESCE(s.battery, l.battery_pct), online = s.online,"
+        " last_seen = COALESCE(s.seen, l.last_seen), updated_at = now()"
+        " FROM unnest($1::text[], $2::text[], $3::int[], $4::bool[], $5::timestamptz[])"
+        " AS s(id, state, battery, online, seen) WHERE l.id = s.id",
+        ids, states, batteries, onlines, seens, observed_at)
+
+
 async def set_lock_state(conn: asyncpg.Connection, lock_id: str, state: str) -> None:
     await conn.execute("UPDATE locks SET state = $2, updated_at = now() WHERE id = $1", lock_id, state)
 
@@ -318,8 +334,10 @@ async def code(conn: asyncpg.Connection, code_id: str, *, for_update: bool = Fal
 
 
 async def code_for_request(conn: asyncpg.Connection, request_id: str) -> Row | None:
+    """The request's technician code: the live one, else the newest one being (or already) removed."""
     return await conn.fetchrow(
-        "SELECT * FROM access_codes WHERE request_id = $1 AND purpose = 'technician' FOR UPDATE", request_id)
+        "SELECT * FROM access_codes WHERE request_id = $1 AND purpose = 'technician'"
+        " ORDER BY deleted, created_at DESC LIMIT 1 FOR UPDATE", request_id)
 
 
 async def codes_for_lease(conn: asyncpg.Connection, lease_id: str) -> list[Row]:
@@ -468,6 +486,28 @@ async def all_code_locks_done(conn: asyncpg.Connection, code_id: str) -> bool:
 
 
 # --- leases --------------------------------------------------------------------------------------------
+
+
+async def schedule_lease_removal(conn: asyncpg.Connection, *, lease_id: str, org_id: str, unit_id: str,
+                                 remove_at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO lease_code_removals (lease_id, org_id, unit_id, remove_at) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (lease_id) DO UPDATE SET remove_at = excluded.remove_at", lease_id, org_id, unit_id, remove_at)
+
+
+async def due_lease_removals(conn: asyncpg.Connection) -> list[Row]:
+    """Scheduled lease removals whose time has come, every org (system transaction)."""
+    return list(await conn.fetch("SELECT * FROM lease_code_removals WHERE remove_at <= now() ORDER BY remove_at"))
+
+
+async def take_lease_removal(conn: asyncpg.Connection, lease_id: str) -> Row | None:
+    """Claim one due removal (deleted in the caller's transaction, so it runs once)."""
+    return await conn.fetchrow(
+        "DELETE FROM lease_code_removals WHERE lease_id = $1 AND remove_at <= now() RETURNING *", lease_id)
+
+
+async def lease_removal(conn: asyncpg.Connection, lease_id: str) -> Row | None:
+    return await conn.fetchrow("SELECT * FROM lease_code_removals WHERE lease_id = $1", lease_id)
 
 
 async def open_clearance(conn: asyncpg.Connection, *, lease_id: str, org_id: str, unit_id: str) -> None:

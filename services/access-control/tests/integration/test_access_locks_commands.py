@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 from access_helpers import connect_vendor, place_building, until
 from aiokafka import AIOKafkaProducer
 from hearth_access.service import commands
+from hearth_contracts.access import UnlockDoor
 from hearth_contracts.envelope import parse_cloudevent
 from hearth_contracts.topics import ACCESS_EVENTS
 from hearth_kit.testing import EventReader, Infra, ServiceHarness
@@ -118,9 +120,9 @@ async def test_a_redelivered_command_never_runs_twice(svc: ServiceHarness, sim: 
     done = (await svc.client.get(f"/v1/action-attempts/{act['id']}?wait=10", headers=h)).json()["data"]
     assert done["status"] == "success"
     # redelivery to the bridge, twice at once, and the raw record again on the topic
-    hub = svc.app.state.runtime.extras["hub"]
-    import asyncio
-    await asyncio.gather(commands.execute(hub, envelope), commands.execute(hub, envelope))
+    hub = svc.app.state.runtime.state
+    command = envelope.data_as(UnlockDoor)
+    await asyncio.gather(commands.execute_command(hub, command), commands.execute_command(hub, command))
     raw = envelope.model_dump_json().encode()
     await producer.send_and_wait("access.commands", raw, key=key)
     parse_cloudevent(raw)  # still a valid CloudEvent
@@ -138,11 +140,7 @@ async def test_bridge_killed_mid_call_is_settled_without_a_second_call(
     acct = env["account"]["account_id"]
     # the vendor takes longer than the bridge lives: the call is cut off (task cancelled) after it landed
     await sim.put(f"/_sim/accounts/{acct}", json={"latency_ms": 400})
-    hub = svc.app.state.runtime.extras["hub"]
-    import asyncio
-
-    from hearth_contracts.access import UnlockDoor
-    from hearth_contracts.envelope import Envelope
+    hub = svc.app.state.runtime.state
 
     async with svc.raw(org_id=org_id) as conn:
         row = await conn.fetchrow(
@@ -151,13 +149,11 @@ async def test_bridge_killed_mid_call_is_settled_without_a_second_call(
             " RETURNING *", org_id, lock["id"])
     assert row is not None
     data = UnlockDoor(org_id=org_id, action_attempt_id=row["id"], lock_id=lock["id"], expires_at=row["expires_at"])
-    envelope = Envelope(id="evt_x", source="t", type=data.event_type, subject=lock["id"], time=row["created_at"],
-                        orgid=org_id, sequence=1, data=data.model_dump(mode="json"))
-    task = asyncio.create_task(commands.execute(hub, envelope))
+    task = asyncio.create_task(commands.execute_command(hub, data))
     await asyncio.sleep(0.45)  # claimed, vendor reached, answer not yet recorded
     task.cancel()
     await sim.put(f"/_sim/accounts/{acct}", json={"latency_ms": 0})
-    await commands.execute(hub, envelope)  # the restarted bridge sees it again: no second vendor call
+    await commands.execute_command(hub, data)  # the restarted bridge sees it again: no second vendor call
 
     async def settled() -> Any:
         got = (await svc.client.get(f"/v1/action-attempts/{row['id']}", headers=h)).json()["data"]

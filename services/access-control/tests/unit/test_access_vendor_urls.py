@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from hearth_access.service.vendors import check_base_url
-from hearth_kit.problems import Problem
+from hearth_kit.errors import InvalidInput
 
 
 @pytest.mark.parametrize(("url", "environment", "allow", "ok"), [
@@ -22,5 +22,5 @@ def test_base_urls(url: str, environment: str, allow: bool | None, ok: bool) -> 
     if ok:
         check_base_url(url, environment=environment, allow_private=allow)
     else:
-        with pytest.raises(Problem):
+        with pytest.raises(InvalidInput):
             check_base_url(url, environment=environment, allow_private=allow)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Query, Request
+from fastapi import Query
 from fastapi.responses import JSONResponse
 from hearth_kit.api import api_router
-from hearth_kit.auth import CurrentPrincipal
-from hearth_kit.pagination import Pagination, page_body
-from hearth_kit.routes import IdempotencyKey
+from hearth_kit.calls import Reader, Writer, single
+from hearth_kit.pagination import Pagination, page_response
 
-from hearth_access.api.common import Hub, accepted_once, id_path, problems
+from hearth_access.api.common import Hub, id_path, problems
 from hearth_access.api.models import CodeIn, CodeOut, CodeUpdateIn, One, Page, Purpose
 from hearth_access.service import codes as svc
 from hearth_access.service.projection import wait_for_unit
@@ -22,61 +21,51 @@ IdQuery = Annotated[str | None, Query(max_length=64, pattern=r"^[a-z]{2,6}_[0-9a
 
 @router.post("", status_code=201, response_model=One[CodeOut], operation_id="createAccessCode",
              responses=problems(403, 409, 422))
-async def create_code(body: CodeIn, principal: CurrentPrincipal, hub: Hub, request: Request,
-                      idempotency_key: IdempotencyKey = None) -> JSONResponse:
+async def create_code(body: CodeIn, call: Writer, hub: Hub) -> JSONResponse:
     """Issue a code on a unit's locks (and its building's common doors) or on given locks."""
     if body.unit_id is not None:  # a unit from property may be a moment ahead of its event
-        await wait_for_unit(hub.db, org_id=principal.org_id, unit_id=body.unit_id,
-                            wait=hub.settings.projection_wait_seconds)
+        await wait_for_unit(call.read, unit_id=body.unit_id, wait=hub.settings.projection_wait_seconds)
     spec = svc.NewCode(name=body.name, purpose=body.purpose, schedule=body.schedule, code=body.code,
                        unit_id=body.unit_id, lock_ids=tuple(body.lock_ids or ()), lease_id=body.refs.lease_id,
                        request_id=body.refs.request_id, unlock_notifications=body.unlock_notifications)
-    response = await accepted_once(
-        request.app.state.runtime, principal, key=idempotency_key, request_body=body.model_dump(mode="json"),
-        run=lambda conn: svc.create_code(conn, principal=principal, spec=spec, settings=hub.settings), status=201)
+    response = await call.create_once(body, lambda tx: svc.create_code(tx, spec=spec, settings=hub.settings))
     hub.wake_sync()
     return response
 
 
 @router.get("", response_model=Page[CodeOut], operation_id="listAccessCodes", responses=problems(422))
-async def list_codes(principal: CurrentPrincipal, hub: Hub, page: Pagination, unit_id: IdQuery = None,
+async def list_codes(call: Reader, page: Pagination, unit_id: IdQuery = None,
                      lock_id: IdQuery = None, purpose: Annotated[Purpose | None, Query()] = None,
                      lease_id: IdQuery = None, request_id: IdQuery = None,
                      include_removed: Annotated[bool, Query(description="Also codes already removed")] = False,
-                     ) -> dict[str, Any]:
+                     ) -> JSONResponse:
     """The org's codes, newest first, each with its per-lock states."""
-    async with hub.db.transaction(org_id=principal.org_id) as conn:
-        items, total = await svc.list_codes(conn, page=page, unit_id=unit_id, lock_id=lock_id, purpose=purpose,
-                                            lease_id=lease_id, request_id=request_id, include_removed=include_removed)
-    return page_body(items, total=total, params=page)
+    items, total = await call.read(lambda tx: svc.list_codes(
+        tx, page=page, unit_id=unit_id, lock_id=lock_id, purpose=purpose, lease_id=lease_id, request_id=request_id,
+        include_removed=include_removed))
+    return page_response(items, total=total, params=page)
 
 
 @router.get("/{code_id}", response_model=One[CodeOut], operation_id="getAccessCode", responses=problems(404))
-async def get_code(principal: CurrentPrincipal, hub: Hub, code_id: str = id_path()) -> dict[str, Any]:
+async def get_code(call: Reader, code_id: str = id_path()) -> JSONResponse:
     """One code with its state on each lock (seed 001's seven states)."""
-    async with hub.db.transaction(org_id=principal.org_id) as conn:
-        return {"data": await svc.get_code(conn, code_id=code_id)}
+    return single(await call.read(lambda tx: svc.get_code(tx, code_id=code_id)))
 
 
 @router.put("/{code_id}", response_model=One[CodeOut], operation_id="updateAccessCode",
             responses=problems(403, 404, 409, 422))
-async def update_code(body: CodeUpdateIn, principal: CurrentPrincipal, hub: Hub,
-                      code_id: str = id_path()) -> dict[str, Any]:
+async def update_code(body: CodeUpdateIn, call: Writer, hub: Hub, code_id: str = id_path()) -> JSONResponse:
     """Rename or reschedule a code (its digits and locks stay)."""
-    principal.require_write()
-    async with hub.db.transaction(org_id=principal.org_id) as conn:
-        view = await svc.change_code(conn, org_id=principal.org_id, code_id=code_id, name=body.name,
-                                     schedule=body.schedule, unlock_notifications=body.unlock_notifications)
+    view = await call.write(lambda tx: svc.change_code(tx, code_id=code_id, name=body.name, schedule=body.schedule,
+                                                       unlock_notifications=body.unlock_notifications))
     hub.wake_sync()
-    return {"data": view}
+    return single(view)
 
 
 @router.delete("/{code_id}", status_code=202, response_model=One[CodeOut], operation_id="deleteAccessCode",
                responses=problems(403, 404))
-async def delete_code(principal: CurrentPrincipal, hub: Hub, code_id: str = id_path()) -> dict[str, Any]:
+async def delete_code(call: Writer, hub: Hub, code_id: str = id_path()) -> JSONResponse:
     """Remove a code from every lock: 202, `deleted` is true until each lock confirms."""
-    principal.require_write()
-    async with hub.db.transaction(org_id=principal.org_id) as conn:
-        view = await svc.remove_code(conn, org_id=principal.org_id, code_id=code_id)
+    view = await call.write(lambda tx: svc.remove_code(tx, code_id=code_id))
     hub.wake_sync()
-    return {"data": view}
+    return single(view, status=202)

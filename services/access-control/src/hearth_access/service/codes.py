@@ -28,12 +28,11 @@ from hearth_contracts.access import (
     CodeRefs,
     UnitAccessCleared,
 )
-from hearth_kit.auth import Principal
+from hearth_kit.errors import Conflict, DomainError, InvalidInput, NotFound
 from hearth_kit.ids import new_id
 from hearth_kit.logging import get_logger
-from hearth_kit.outbox import append
 from hearth_kit.pagination import PageParams
-from hearth_kit.problems import Problem, not_found
+from hearth_kit.tx import Tx
 
 from hearth_access import repository as repo
 from hearth_access.config import Settings
@@ -43,7 +42,6 @@ from hearth_access.service.vendors import VendorHub, _iso
 from hearth_access.vendor.driver import CodeSchedule, VendorError
 
 log = get_logger(__name__)
-SOURCE = "hearth/access-control"
 Purpose = Literal["resident", "technician", "guest", "staff"]
 
 
@@ -89,9 +87,11 @@ async def _view(conn: asyncpg.Connection, row: Any) -> dict[str, Any]:
     return code_view(row, await repo.code_lock_states(conn, [row["id"]]))
 
 
-def _problem(status: int, slug: str, detail: str, field: str | None = None, **extra: Any) -> Problem:
+def _problem(status: int, slug: str, detail: str, field: str | None = None, **extra: Any) -> DomainError:
+    """A refused code: 409 (clashes with what is on the lock) or 422 (breaks a rule), naming the field."""
     errors = [{"field": field, "message": detail, "code": slug}] if field else None
-    return Problem(status, detail, slug=slug, errors=errors, **extra)
+    kind = Conflict if status == 409 else InvalidInput
+    return kind(detail, code=slug, errors=errors, **extra)
 
 
 async def _targets(conn: asyncpg.Connection, spec: NewCode) -> tuple[list[Any], str | None, str]:
@@ -130,13 +130,13 @@ async def _targets(conn: asyncpg.Connection, spec: NewCode) -> tuple[list[Any], 
     return sorted(every.values(), key=lambda r: r["id"]), building_id, tz or "UTC"
 
 
-async def issue_code(conn: asyncpg.Connection, *, org_id: str, spec: NewCode, settings: Settings,
-                     strict: bool = True) -> asyncpg.Record | None:
+async def issue_code(tx: Tx, *, spec: NewCode, settings: Settings, strict: bool = True) -> asyncpg.Record | None:
     """Validate and store a code with its per-lock rows and a `created` fact (in the caller's transaction).
 
     `strict` (the API) refuses a code on a lock without a free slot; automations issue it anyway and the
     lock's state shows the failure. None when an automation's code already exists (redelivery).
     """
+    conn, org_id = tx.conn, tx.org_id
     locks, building_id, tz = await _targets(conn, spec)
     lengths = {(r["code_length_min"], r["code_length_max"]) for r in locks}
     lo, hi = max(a for a, _ in lengths), min(b for _, b in lengths)
@@ -177,31 +177,31 @@ async def issue_code(conn: asyncpg.Connection, *, org_id: str, spec: NewCode, se
         return None
     await repo.insert_code_targets(conn, code_id=row["id"], org_id=org_id,
                                    targets=[(r["id"], r["listing_id"]) for r in locks])
-    await append(conn, source=SOURCE, subject=row["id"], org_id=org_id, data=AccessCodeCreated(
+    await tx.emit(AccessCodeCreated(
         org_id=org_id, access_code_id=row["id"], purpose=row["purpose"], name=row["name"],
         refs=CodeRefs(lease_id=row["lease_id"], request_id=row["request_id"]),
-        lock_ids=[r["id"] for r in locks], unit_id=row["unit_id"]))
+        lock_ids=[r["id"] for r in locks], unit_id=row["unit_id"]), subject=row["id"])
     return row
 
 
-async def create_code(conn: asyncpg.Connection, *, principal: Principal, spec: NewCode,
-                      settings: Settings) -> dict[str, Any]:
-    row = await issue_code(conn, org_id=principal.org_id, spec=spec, settings=settings)
+async def create_code(tx: Tx, *, spec: NewCode, settings: Settings) -> dict[str, Any]:
+    row = await issue_code(tx, spec=spec, settings=settings)
     if row is None:
         raise _problem(409, "duplicate-code-for-reference", "a code for this lease resident or request already exists")
-    return await _view(conn, row)
+    return await _view(tx.conn, row)
 
 
-async def get_code(conn: asyncpg.Connection, *, code_id: str) -> dict[str, Any]:
-    row = await repo.code(conn, code_id)
+async def get_code(tx: Tx, *, code_id: str) -> dict[str, Any]:
+    row = await repo.code(tx.conn, code_id)
     if row is None:
-        raise not_found("access code", code_id)
-    return await _view(conn, row)
+        raise NotFound.of("access code", code_id)
+    return await _view(tx.conn, row)
 
 
-async def list_codes(conn: asyncpg.Connection, *, page: PageParams, unit_id: str | None, lock_id: str | None,
+async def list_codes(tx: Tx, *, page: PageParams, unit_id: str | None, lock_id: str | None,
                      purpose: str | None, lease_id: str | None, request_id: str | None,
                      include_removed: bool) -> tuple[list[dict[str, Any]], int]:
+    conn = tx.conn
     rows, total = await repo.list_codes(conn, unit_id=unit_id, lock_id=lock_id, purpose=purpose, lease_id=lease_id,
                                         request_id=request_id, include_removed=include_removed, limit=page.limit,
                                         offset=page.offset)
@@ -212,36 +212,35 @@ async def list_codes(conn: asyncpg.Connection, *, page: PageParams, unit_id: str
     return [code_view(r, by_code.get(r["id"], [])) for r in rows], total
 
 
-async def change_code(conn: asyncpg.Connection, *, org_id: str, code_id: str, name: str, schedule: Schedule,
+async def change_code(tx: Tx, *, code_id: str, name: str, schedule: Schedule,
                       unlock_notifications: str | None) -> dict[str, Any]:
     """Rename or reschedule a code (its digits and locks stay); the scheduler reprograms it."""
+    conn, org_id = tx.conn, tx.org_id
     row = await repo.code(conn, code_id, for_update=True)
     if row is None:
-        raise not_found("access code", code_id)
+        raise NotFound.of("access code", code_id)
     if row["deleted"]:
         raise _problem(409, "code-deleted", f"access code {code_id} is being removed")
     row = await repo.update_code(conn, code_id, name=name, schedule=schedule.model_dump(mode="json", exclude_none=True),
                                  unlock_notifications=unlock_notifications)
     await repo.wake_code_listings(conn, code_id)
-    await append(conn, source=SOURCE, subject=code_id, org_id=org_id, data=AccessCodeUpdated(
+    await tx.emit(AccessCodeUpdated(
         org_id=org_id, access_code_id=code_id, purpose=row["purpose"], name=row["name"],
-        refs=CodeRefs(lease_id=row["lease_id"], request_id=row["request_id"])))
+        refs=CodeRefs(lease_id=row["lease_id"], request_id=row["request_id"])), subject=code_id)
     return await _view(conn, row)
 
 
-async def remove_code(conn: asyncpg.Connection, *, org_id: str, code_id: str,
-                      missing_ok: bool = False) -> dict[str, Any] | None:
+async def remove_code(tx: Tx, *, code_id: str) -> dict[str, Any]:
     """Ask for a code's removal from every lock (`deleted` is true until each lock confirms)."""
+    conn, org_id = tx.conn, tx.org_id
     row = await repo.code(conn, code_id, for_update=True)
     if row is None:
-        if missing_ok:
-            return None
-        raise not_found("access code", code_id)
+        raise NotFound.of("access code", code_id)
     if not row["deleted"]:
         await repo.mark_code_deleted(conn, code_id)
-        await append(conn, source=SOURCE, subject=code_id, org_id=org_id, data=AccessCodeDeleted(
+        await tx.emit(AccessCodeDeleted(
             org_id=org_id, access_code_id=code_id, purpose=row["purpose"],
-            refs=CodeRefs(lease_id=row["lease_id"], request_id=row["request_id"])))
+            refs=CodeRefs(lease_id=row["lease_id"], request_id=row["request_id"])), subject=code_id)
         row = await repo.code(conn, code_id)
     return await _view(conn, row)
 
@@ -276,20 +275,53 @@ def _vendor_schedule(program: dict[str, Any]) -> CodeSchedule:
                         end=datetime.fromisoformat(program["end"]) if program["end"] else None)
 
 
-async def _set_states(conn: asyncpg.Connection, row: Any, state: str, *, only_from: set[str] | None = None) -> None:
-    for cl in await repo.code_locks_of_listing(conn, code_id=row["code_id"], listing_id=row["listing_id"]):
+async def _set_states(tx: Tx, row: Any, state: str, *, only_from: set[str] | None = None) -> None:
+    for cl in await repo.code_locks_of_listing(tx.conn, code_id=row["code_id"], listing_id=row["listing_id"]):
         if only_from is not None and cl["state"] not in only_from:
             continue
-        await _set_state(conn, row, cl["lock_id"], state)
+        await _set_state(tx, row, cl["lock_id"], state)
 
 
-async def _set_state(conn: asyncpg.Connection, row: Any, lock_id: str, state: str) -> None:
-    if await repo.set_code_lock_state(conn, code_id=row["code_id"], lock_id=lock_id, state=state):
-        await append(conn, source=SOURCE, subject=row["code_id"], org_id=row["org_id"],
-                     data=AccessCodeLockStatusChanged(
-                         org_id=row["org_id"], access_code_id=row["code_id"], purpose=row["purpose"],
-                         refs=CodeRefs(lease_id=row["lease_id"], request_id=row["request_id"]),
-                         lock_id=lock_id, status=state))
+async def _set_state(tx: Tx, row: Any, lock_id: str, state: str) -> None:
+    if await repo.set_code_lock_state(tx.conn, code_id=row["code_id"], lock_id=lock_id, state=state):
+        await tx.emit(AccessCodeLockStatusChanged(
+            org_id=row["org_id"], access_code_id=row["code_id"], purpose=row["purpose"],
+            refs=CodeRefs(lease_id=row["lease_id"], request_id=row["request_id"]),
+            lock_id=lock_id, status=state), subject=row["code_id"])
+
+
+def _due(row: Any, want: dict[str, Any] | None, now: datetime) -> bool:
+    """Whether the vendor must be told something about this (code, listing) now."""
+    have = row["programmed"] if not isinstance(row["programmed"], str) else json.loads(row["programmed"])
+    if want == have or row["gave_up"] or row["next_attempt_at"] > now:
+        return False
+    return not (want is None and row["vendor_code_id"] is None)
+
+
+async def _program(hub: VendorHub, drv: Any, row: Any, want: dict[str, Any] | None, *, org_id: str) -> bool:
+    """Create, update or delete one (code, listing) at the vendor and record it; False when it failed."""
+    try:
+        vendor_code_id = row["vendor_code_id"]
+        if want is None:
+            await drv.delete_code(vendor_code_id)
+            removal = True
+        elif vendor_code_id is not None and not row["removal_requested"]:
+            await drv.update_code(vendor_code_id, timezone=row["listing_timezone"], schedule=_vendor_schedule(want))
+            removal = False
+        else:
+            vendor_code_id = await drv.create_code(
+                name=row["code_id"], listing_id=row["vendor_listing_id"], code=row["code"],
+                timezone=row["listing_timezone"], schedule=_vendor_schedule(want),
+                unlock_notifications=row["unlock_notifications"])
+            removal = False
+    except VendorError as exc:
+        await _failed(hub, row, exc, active=want is not None)
+        return False
+    async with hub.tx(org_id) as tx:
+        await repo.save_code_listing(tx.conn, code_id=row["code_id"], listing_id=row["listing_id"],
+                                     vendor_code_id=vendor_code_id, programmed=want, removal_requested=removal)
+        await _set_states(tx, row, rules.pending_state(active=want is not None, failed=False))
+    return True
 
 
 async def sync_vendor(hub: VendorHub, *, vendor_id: str, org_id: str) -> None:
@@ -302,44 +334,34 @@ async def sync_vendor(hub: VendorHub, *, vendor_id: str, org_id: str) -> None:
         return
     drv = hub.driver_for(vendor)
     now = datetime.now(UTC)
-    programmed = False
+    due = [r for r in rows if _due(r, desired_program(r, now), now)]
+    # One listing's codes go out in order (its slots are shared); different listings go out side by side,
+    # at most `vendor_concurrency` calls at a time: one at a time made 1,000 codes wait ~1,000 round trips.
+    by_listing: dict[str, list[Any]] = {}
+    for r in due:
+        by_listing.setdefault(r["listing_id"], []).append(r)
+    gate = asyncio.Semaphore(settings.vendor_concurrency)
+
+    async def program_listing(listing_rows: list[Any]) -> bool:
+        done = False
+        for row in listing_rows:
+            async with gate:
+                done = await _program(hub, drv, row, desired_program(row, now), org_id=org_id) or done
+        return done
+
     async with hub.lock_for(vendor_id):
-        for row in rows:
-            want = desired_program(row, now)
-            have = row["programmed"] if not isinstance(row["programmed"], str) else json.loads(row["programmed"])
-            if want == have or row["gave_up"] or row["next_attempt_at"] > now:
-                continue
-            if want is None and row["vendor_code_id"] is None:
-                continue
-            try:
-                vendor_code_id = row["vendor_code_id"]
-                if want is None:
-                    await drv.delete_code(vendor_code_id)
-                    removal = True
-                elif vendor_code_id is not None and not row["removal_requested"]:
-                    await drv.update_code(vendor_code_id, timezone=row["listing_timezone"],
-                                          schedule=_vendor_schedule(want))
-                    removal = False
-                else:
-                    vendor_code_id = await drv.create_code(
-                        name=row["code_id"], listing_id=row["vendor_listing_id"], code=row["code"],
-                        timezone=row["listing_timezone"], schedule=_vendor_schedule(want),
-                        unlock_notifications=row["unlock_notifications"])
-                    removal = False
-            except VendorError as exc:
-                await _failed(hub, row, exc, active=want is not None)
-                continue
-            async with hub.db.transaction(org_id=org_id) as conn:
-                await repo.save_code_listing(conn, code_id=row["code_id"], listing_id=row["listing_id"],
-                                             vendor_code_id=vendor_code_id, programmed=want, removal_requested=removal)
-                await _set_states(conn, row, rules.pending_state(active=want is not None, failed=False))
-            programmed = True
+        results = await asyncio.gather(*(program_listing(group) for group in by_listing.values()))
+        programmed = any(results)
         # reading every code back is the costly part: only when something changed or waits for a lock,
         # and otherwise now and then (a code removed outside Hearth is noticed and programmed again)
         async with hub.db.transaction(org_id=org_id) as conn:
             pending = await repo.vendor_has_pending_codes(conn, vendor_id)
         last = hub.last_read_back.get(vendor_id, 0.0)
-        if programmed or pending or time.monotonic() - last > settings.status_poll_seconds:
+        since = time.monotonic() - last
+        # at most one read-back per `code_read_back_min_seconds` while codes wait: it lists every code of the
+        # account, so reading back on every pass of a busy scheduler cost O(codes) per pass
+        if ((programmed or pending) and since >= settings.code_read_back_min_seconds) \
+                or since > settings.status_poll_seconds:
             hub.last_read_back[vendor_id] = time.monotonic()
             await _read_back(hub, drv, vendor_id=vendor_id, org_id=org_id)
 
@@ -349,24 +371,23 @@ async def _failed(hub: VendorHub, row: Any, exc: VendorError, *, active: bool) -
     attempts = row["attempts"] + 1
     give_up = not exc.retryable or attempts >= settings.code_sync_max_attempts
     delay = rules.retry_delay(attempts, base=settings.code_retry_base_seconds, cap=settings.code_retry_cap_seconds)
-    async with hub.db.transaction(org_id=row["org_id"]) as conn:
-        await repo.code_listing_failed(conn, code_id=row["code_id"], listing_id=row["listing_id"], error=str(exc),
+    async with hub.tx(row["org_id"]) as tx:
+        await repo.code_listing_failed(tx.conn, code_id=row["code_id"], listing_id=row["listing_id"], error=str(exc),
                                        retry_in=delay, give_up=give_up)
-        await _set_states(conn, row, rules.pending_state(active=active, failed=True))
+        await _set_states(tx, row, rules.pending_state(active=active, failed=True))
         if give_up:
-            for cl in await repo.code_locks_of_listing(conn, code_id=row["code_id"], listing_id=row["listing_id"]):
-                await append(conn, source=SOURCE, subject=row["code_id"], org_id=row["org_id"],
-                             data=AccessCodeSyncFailed(
-                                 org_id=row["org_id"], access_code_id=row["code_id"], purpose=row["purpose"],
-                                 refs=CodeRefs(lease_id=row["lease_id"], request_id=row["request_id"]),
-                                 lock_id=cl["lock_id"], attempts=attempts, error=str(exc)[:500]))
+            for cl in await repo.code_locks_of_listing(tx.conn, code_id=row["code_id"], listing_id=row["listing_id"]):
+                await tx.emit(AccessCodeSyncFailed(
+                    org_id=row["org_id"], access_code_id=row["code_id"], purpose=row["purpose"],
+                    refs=CodeRefs(lease_id=row["lease_id"], request_id=row["request_id"]),
+                    lock_id=cl["lock_id"], attempts=attempts, error=str(exc)[:500]), subject=row["code_id"])
     log.warning("code sync failed", code_id=row["code_id"], attempts=attempts, gave_up=give_up, error=str(exc))
 
 
-async def _move(conn: asyncpg.Connection, row: Any, code_lock: Any, state: str) -> None:
+async def _move(tx: Tx, row: Any, code_lock: Any, state: str) -> None:
     """Set a per-lock state only when it differs from what was read (most passes change nothing)."""
     if code_lock["state"] != state:
-        await _set_state(conn, row, code_lock["lock_id"], state)
+        await _set_state(tx, row, code_lock["lock_id"], state)
 
 
 async def _read_back(hub: VendorHub, drv: Any, *, vendor_id: str, org_id: str) -> None:
@@ -380,7 +401,8 @@ async def _read_back(hub: VendorHub, drv: Any, *, vendor_id: str, org_id: str) -
     except VendorError as exc:
         log.warning("could not read code states", vendor_id=vendor_id, error=str(exc))
         return
-    async with hub.db.transaction(org_id=org_id) as conn:
+    async with hub.tx(org_id) as tx:
+        conn = tx.conn
         by_pair: dict[tuple[str, str], list[Any]] = {}
         for cl in await repo.code_locks_of_codes(conn, sorted({r["code_id"] for r in rows})):
             by_pair.setdefault((cl["code_id"], cl["listing_id"]), []).append(cl)
@@ -391,7 +413,7 @@ async def _read_back(hub: VendorHub, drv: Any, *, vendor_id: str, org_id: str) -
                     for cl in locks:
                         if cl["state"] not in ("deactivation_pending_with_failure", "activation_pending_with_failure") \
                                 or row["deleted"]:
-                            await _move(conn, row, cl, "deactivated")
+                            await _move(tx, row, cl, "deactivated")
                 continue
             found = listed.get(row["vendor_code_id"])
             if found is None:
@@ -399,7 +421,7 @@ async def _read_back(hub: VendorHub, drv: Any, *, vendor_id: str, org_id: str) -
                     await repo.save_code_listing(conn, code_id=row["code_id"], listing_id=row["listing_id"],
                                                  vendor_code_id=None, programmed=None, removal_requested=False)
                     for cl in locks:
-                        await _move(conn, row, cl, "deactivated")
+                        await _move(tx, row, cl, "deactivated")
                 else:  # removed outside Hearth: program it again on the next pass
                     await repo.save_code_listing(conn, code_id=row["code_id"], listing_id=row["listing_id"],
                                                  vendor_code_id=None, programmed=None, removal_requested=False)
@@ -407,7 +429,7 @@ async def _read_back(hub: VendorHub, drv: Any, *, vendor_id: str, org_id: str) -
             for cl in locks:
                 state = found.lock_status.get(cl["vendor_lock_id"])
                 if state in rules.CODE_STATES:
-                    await _move(conn, row, cl, state)
+                    await _move(tx, row, cl, state)
 
 
 async def settle_removals(hub: VendorHub) -> None:
@@ -417,23 +439,25 @@ async def settle_removals(hub: VendorHub) -> None:
         orgs = {r["org_id"] for r in await conn.fetch(
             "SELECT DISTINCT org_id FROM lease_clearances WHERE cleared_at IS NULL")}
     for r in pending:
-        async with hub.db.transaction(org_id=r["org_id"]) as conn:
+        async with hub.tx(r["org_id"]) as tx:
+            conn = tx.conn
             if not await repo.all_code_locks_done(conn, r["id"]):
                 continue
             row = await repo.code(conn, r["id"], for_update=True)
             if row is None or row["removed_at"] is not None:
                 continue
             await repo.mark_code_removed(conn, r["id"])
-            await append(conn, source=SOURCE, subject=r["id"], org_id=r["org_id"], data=AccessCodeRemoved(
+            await tx.emit(AccessCodeRemoved(
                 org_id=r["org_id"], access_code_id=r["id"], purpose=row["purpose"],
-                refs=CodeRefs(lease_id=row["lease_id"], request_id=row["request_id"]), removed_at=datetime.now(UTC)))
+                refs=CodeRefs(lease_id=row["lease_id"], request_id=row["request_id"]), removed_at=datetime.now(UTC)),
+                subject=r["id"])
         orgs.add(r["org_id"])
     for org_id in orgs:
-        async with hub.db.transaction(org_id=org_id) as conn:
-            for lease in await repo.clearable_leases(conn):
-                cleared_at = await repo.mark_cleared(conn, lease["lease_id"])
-                await append(conn, source=SOURCE, subject=lease["unit_id"], org_id=org_id, data=UnitAccessCleared(
-                    org_id=org_id, unit_id=lease["unit_id"], lease_id=lease["lease_id"], cleared_at=cleared_at))
+        async with hub.tx(org_id) as tx:
+            for lease in await repo.clearable_leases(tx.conn):
+                cleared_at = await repo.mark_cleared(tx.conn, lease["lease_id"])
+                await tx.emit(UnitAccessCleared(org_id=org_id, unit_id=lease["unit_id"], lease_id=lease["lease_id"],
+                                                cleared_at=cleared_at), subject=lease["unit_id"])
 
 
 async def sync_pass(hub: VendorHub) -> None:

@@ -6,16 +6,13 @@ from typing import Any
 
 import asyncpg
 from hearth_contracts.access import LockdownLifted, LockdownStarted
-from hearth_kit.auth import Principal
+from hearth_kit.errors import Conflict, NotFound
 from hearth_kit.ids import new_id
-from hearth_kit.outbox import append
-from hearth_kit.problems import Problem, not_found
+from hearth_kit.tx import Tx
 
 from hearth_access import repository as repo
 from hearth_access.service.commands import attempt_view, issue
 from hearth_access.service.vendors import _iso
-
-SOURCE = "hearth/access-control"
 
 
 async def _view(conn: asyncpg.Connection, lockdown: Any) -> dict[str, Any]:
@@ -31,39 +28,36 @@ async def _view(conn: asyncpg.Connection, lockdown: Any) -> dict[str, Any]:
 
 async def _building(conn: asyncpg.Connection, building_id: str) -> None:
     if await repo.building(conn, building_id) is None and not await repo.locks_of_building(conn, building_id):
-        raise not_found("building", building_id)
+        raise NotFound.of("building", building_id)
 
 
-async def start(conn: asyncpg.Connection, *, principal: Principal, building_id: str, ttl_seconds: float,
-                traceparent: str | None) -> dict[str, Any]:
+async def start(tx: Tx, *, building_id: str, ttl_seconds: float) -> dict[str, Any]:
     """Order every lock of the building locked (one attempt each); 409 while a lockdown is active."""
-    principal.require_role("admin", "manager")
+    conn, org_id, subject = tx.conn, tx.org_id, tx.caller.subject
     await _building(conn, building_id)
     if await repo.active_lockdown(conn, building_id) is not None:
-        raise Problem(409, f"building {building_id} is already in lockdown", slug="lockdown-active")
-    lockdown = await repo.insert_lockdown(conn, lockdown_id=new_id("ldn"), org_id=principal.org_id,
+        raise Conflict(f"building {building_id} is already in lockdown", code="lockdown-active")
+    lockdown = await repo.insert_lockdown(conn, lockdown_id=new_id("ldn"), org_id=org_id,
                                           building_id=building_id)
     attempt_ids = []
     for lock in await repo.locks_of_building(conn, building_id):
-        attempt = await issue(conn, org_id=principal.org_id, lock=lock, action="lock", ttl_seconds=ttl_seconds,
-                              requested_by=principal.subject, lockdown_id=lockdown["id"], traceparent=traceparent)
-        await repo.insert_lockdown_lock(conn, lockdown_id=lockdown["id"], org_id=principal.org_id, lock_id=lock["id"],
+        attempt = await issue(tx, lock=lock, action="lock", ttl_seconds=ttl_seconds, requested_by=subject,
+                              lockdown_id=lockdown["id"])
+        await repo.insert_lockdown_lock(conn, lockdown_id=lockdown["id"], org_id=org_id, lock_id=lock["id"],
                                         previous_state=lock["state"], attempt_id=attempt["id"])
         attempt_ids.append(attempt["id"])
-    await append(conn, source=SOURCE, subject=building_id, org_id=principal.org_id, traceparent=traceparent,
-                 data=LockdownStarted(org_id=principal.org_id, lockdown_id=lockdown["id"], building_id=building_id,
-                                      action_attempt_ids=attempt_ids))
+    await tx.emit(LockdownStarted(org_id=org_id, lockdown_id=lockdown["id"], building_id=building_id,
+                                  action_attempt_ids=attempt_ids), subject=building_id)
     return await _view(conn, lockdown)
 
 
-async def lift(conn: asyncpg.Connection, *, principal: Principal, building_id: str, ttl_seconds: float,
-               traceparent: str | None) -> dict[str, Any]:
+async def lift(tx: Tx, *, building_id: str, ttl_seconds: float) -> dict[str, Any]:
     """End the lockdown: locks that were unlocked before it are ordered unlocked again."""
-    principal.require_role("admin", "manager")
+    conn, org_id, subject = tx.conn, tx.org_id, tx.caller.subject
     await _building(conn, building_id)
     lockdown = await repo.active_lockdown(conn, building_id)
     if lockdown is None:
-        raise Problem(409, f"building {building_id} is not in lockdown", slug="no-active-lockdown")
+        raise Conflict(f"building {building_id} is not in lockdown", code="no-active-lockdown")
     restores: dict[str, str] = {}
     for remembered in await repo.lockdown_locks(conn, lockdown["id"]):
         if remembered["previous_state"] != "unlocked":
@@ -71,18 +65,17 @@ async def lift(conn: asyncpg.Connection, *, principal: Principal, building_id: s
         lock = await repo.lock(conn, remembered["lock_id"])
         if lock is None:
             continue
-        attempt = await issue(conn, org_id=principal.org_id, lock=lock, action="unlock", ttl_seconds=ttl_seconds,
-                              requested_by=principal.subject, lockdown_id=lockdown["id"], traceparent=traceparent)
+        attempt = await issue(tx, lock=lock, action="unlock", ttl_seconds=ttl_seconds, requested_by=subject,
+                              lockdown_id=lockdown["id"])
         restores[lock["id"]] = attempt["id"]
     lockdown = await repo.lift_lockdown(conn, lockdown["id"], restores)
-    await append(conn, source=SOURCE, subject=building_id, org_id=principal.org_id, traceparent=traceparent,
-                 data=LockdownLifted(org_id=principal.org_id, lockdown_id=lockdown["id"], building_id=building_id,
-                                     action_attempt_ids=list(restores.values())))
+    await tx.emit(LockdownLifted(org_id=org_id, lockdown_id=lockdown["id"], building_id=building_id,
+                                 action_attempt_ids=list(restores.values())), subject=building_id)
     return await _view(conn, lockdown)
 
 
-async def current(conn: asyncpg.Connection, *, building_id: str) -> dict[str, Any]:
-    lockdown = await repo.latest_lockdown(conn, building_id)
+async def current(tx: Tx, *, building_id: str) -> dict[str, Any]:
+    lockdown = await repo.latest_lockdown(tx.conn, building_id)
     if lockdown is None:
-        raise not_found("lockdown of building", building_id)
-    return await _view(conn, lockdown)
+        raise NotFound.of("lockdown of building", building_id)
+    return await _view(tx.conn, lockdown)

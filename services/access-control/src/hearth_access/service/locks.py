@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from hearth_kit.auth import Principal
-from hearth_kit.db import Database
+from hearth_kit.errors import NotFound
 from hearth_kit.pagination import PageParams
-from hearth_kit.problems import not_found
+from hearth_kit.tx import Tx
 
 from hearth_access import repository as repo
 from hearth_access.service.vendors import _iso
@@ -29,27 +28,24 @@ def event_view(row: Any) -> dict[str, Any]:
             "occurred_at": _iso(row["occurred_at"])}
 
 
-async def get_lock(db: Database, *, principal: Principal, lock_id: str) -> dict[str, Any]:
-    async with db.transaction(org_id=principal.org_id) as conn:
-        row = await repo.lock(conn, lock_id)
+async def get_lock(tx: Tx, *, lock_id: str) -> dict[str, Any]:
+    row = await repo.lock(tx.conn, lock_id)
     if row is None:
-        raise not_found("lock", lock_id)
+        raise NotFound.of("lock", lock_id)
     return lock_view(row)
 
 
-async def list_locks(db: Database, *, principal: Principal, page: PageParams, building_id: str | None,
+async def list_locks(tx: Tx, *, page: PageParams, building_id: str | None,
                      unit_id: str | None, state: str | None, online: bool | None,
                      battery_below: int | None) -> tuple[list[dict[str, Any]], int]:
-    async with db.transaction(org_id=principal.org_id) as conn:
-        rows, total = await repo.list_locks(conn, building_id=building_id, unit_id=unit_id, state=state, online=online,
-                                            battery_below=battery_below, limit=page.limit, offset=page.offset)
+    rows, total = await repo.list_locks(tx.conn, building_id=building_id, unit_id=unit_id, state=state, online=online,
+                                        battery_below=battery_below, limit=page.limit, offset=page.offset)
     return [lock_view(r) for r in rows], total
 
 
-async def list_events(db: Database, *, principal: Principal, page: PageParams, lock_id: str | None,
+async def list_events(tx: Tx, *, page: PageParams, lock_id: str | None,
                       type_: str | None, since: datetime | None,
                       until: datetime | None) -> tuple[list[dict[str, Any]], int]:
-    async with db.transaction(org_id=principal.org_id) as conn:
-        rows, total = await repo.list_lock_events(conn, lock_id=lock_id, type_=type_, since=since, until=until,
-                                                  limit=page.limit, offset=page.offset)
+    rows, total = await repo.list_lock_events(tx.conn, lock_id=lock_id, type_=type_, since=since, until=until,
+                                              limit=page.limit, offset=page.offset)
     return [event_view(r) for r in rows], total

@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 from hearth_contracts.access import (
     AccessCodeUsed,
     CodeRefs,
@@ -25,7 +24,7 @@ from hearth_contracts.access import (
 )
 from hearth_kit.ids import new_id
 from hearth_kit.logging import get_logger
-from hearth_kit.outbox import append
+from hearth_kit.tx import Tx
 
 from hearth_access import repository as repo
 from hearth_access.domain.locks import Observation, method_of, observe
@@ -33,7 +32,6 @@ from hearth_access.service.vendors import VendorHub
 from hearth_access.vendor.driver import VendorError, VendorLockEvent, VendorLockStatus
 
 log = get_logger(__name__)
-SOURCE = "hearth/access-control"
 
 
 def _fact_fields(lock: Any, at: datetime) -> dict[str, Any]:
@@ -57,14 +55,15 @@ async def poll_vendor(hub: VendorHub, *, vendor_id: str, org_id: str) -> None:
             async with hub.db.transaction(org_id=org_id) as conn:
                 await repo.set_vendor_health(conn, vendor_id, ok=False, error=str(exc))
             return
-        async with hub.db.transaction(org_id=org_id) as conn:
+        async with hub.tx(org_id) as tx:
+            conn = tx.conn
             locks = {r["vendor_lock_id"]: r for r in await repo.locks_of_vendor(conn, vendor_id)}
             cursor = float(vendor["events_cursor"])
             # the vendor lists every event ever: only those from the newest second seen onwards are new
             fresh = [e for e in events if e.at.timestamp() >= cursor]
-            await _apply_events(conn, locks, fresh, announce=vendor["events_primed"])
+            await _apply_events(tx, locks, fresh, announce=vendor["events_primed"])
             locks = {r["vendor_lock_id"]: r for r in await repo.locks_of_vendor(conn, vendor_id)}
-            await _apply_statuses(hub, conn, locks, statuses, observed_at=observed_at)
+            await _apply_statuses(hub, tx, locks, statuses, observed_at=observed_at)
             newest = max((e.at.timestamp() for e in fresh), default=cursor)
             if not vendor["events_primed"] or newest > cursor:
                 await repo.set_events_seen(conn, vendor_id, cursor=newest)
@@ -72,9 +71,10 @@ async def poll_vendor(hub: VendorHub, *, vendor_id: str, org_id: str) -> None:
                 await repo.set_vendor_health(conn, vendor_id, ok=True, error=None)
 
 
-async def _apply_statuses(hub: VendorHub, conn: asyncpg.Connection, locks: dict[str, Any],
+async def _apply_statuses(hub: VendorHub, tx: Tx, locks: dict[str, Any],
                           statuses: list[VendorLockStatus], *, observed_at: datetime) -> None:
-    now = datetime.now(UTC)
+    conn, now = tx.conn, datetime.now(UTC)
+    changed: list[tuple[str, str, int | None, bool, datetime]] = []
     for st in statuses:
         lock = locks.get(st.lock_id)
         if lock is None:
@@ -85,29 +85,42 @@ async def _apply_statuses(hub: VendorHub, conn: asyncpg.Connection, locks: dict[
                     battery_low_pct=hub.settings.battery_low_pct)
         online = not t.went_offline and (t.came_online or lock["online"])
         seen_at = now - timedelta(minutes=st.minutes_since_update)
-        await repo.update_lock_status(conn, lock["id"], state=t.state, battery=st.battery, online=online,
-                                      seen=seen_at, observed_at=observed_at)
+        if _differs(lock, state=t.state, battery=st.battery, online=online, seen=seen_at):
+            changed.append((lock["id"], t.state, st.battery, online, seen_at))
         battery = st.battery if st.battery is not None else lock["battery_pct"]
         fields = {**_fact_fields(lock, now), "battery_pct": battery}
         if t.went_offline:
-            await append(conn, source=SOURCE, subject=lock["id"], org_id=lock["org_id"], data=LockOffline(**fields))
+            await tx.emit(subject=lock["id"], data=LockOffline(**fields))
             await repo.insert_lock_event(conn, event_id=new_id("lev"), org_id=lock["org_id"], lock_id=lock["id"],
                                          vendor_event_id=None, type_="offline", method=None, access_code_id=None,
                                          battery=st.battery, at=now)
         if t.came_online:
-            await append(conn, source=SOURCE, subject=lock["id"], org_id=lock["org_id"], data=LockOnline(**fields))
+            await tx.emit(subject=lock["id"], data=LockOnline(**fields))
             await repo.insert_lock_event(conn, event_id=new_id("lev"), org_id=lock["org_id"], lock_id=lock["id"],
                                          vendor_event_id=None, type_="online", method=None, access_code_id=None,
                                          battery=st.battery, at=now)
         if t.battery_low:
-            await append(conn, source=SOURCE, subject=lock["id"], org_id=lock["org_id"], data=LockBatteryLow(**fields))
+            await tx.emit(subject=lock["id"], data=LockBatteryLow(**fields))
             await repo.insert_lock_event(conn, event_id=new_id("lev"), org_id=lock["org_id"], lock_id=lock["id"],
                                          vendor_event_id=None, type_="battery_low", method=None, access_code_id=None,
                                          battery=st.battery, at=now)
+    # one statement for the locks whose reading changed; an unchanged lock is not written at all (a
+    # 100-lock vendor polled every few seconds would otherwise cost 100 updates per pass)
+    await repo.update_lock_statuses(conn, changed, observed_at=observed_at)
 
 
-async def _apply_events(conn: asyncpg.Connection, locks: dict[str, Any], events: list[VendorLockEvent], *,
+def _differs(lock: Any, *, state: str, battery: int | None, online: bool, seen: datetime) -> bool:
+    """Whether a reading says something new (the vendor counts in whole minutes, so `last_seen` within a
+    minute of what is stored is the same reading)."""
+    last_seen = lock["last_seen"]
+    return (lock["state"] != state or lock["online"] != online
+            or (battery is not None and battery != lock["battery_pct"])
+            or last_seen is None or abs((seen - last_seen).total_seconds()) >= 60)
+
+
+async def _apply_events(tx: Tx, locks: dict[str, Any], events: list[VendorLockEvent], *,
                         announce: bool) -> None:
+    conn = tx.conn
     for ev in sorted(events, key=lambda e: e.at):
         lock = locks.get(ev.lock_id)
         if lock is None or ev.action not in ("locked", "unlocked", "jammed", "tampered"):
@@ -123,19 +136,28 @@ async def _apply_events(conn: asyncpg.Connection, locks: dict[str, Any], events:
         fields = _fact_fields(lock, ev.at)
         if ev.action == "jammed":
             await repo.set_lock_state(conn, lock["id"], "jammed")
-            await append(conn, source=SOURCE, subject=lock["id"], org_id=lock["org_id"], data=LockJammed(**fields))
+            await tx.emit(subject=lock["id"], data=LockJammed(**fields))
         elif ev.action == "tampered":
-            await append(conn, source=SOURCE, subject=lock["id"], org_id=lock["org_id"], data=LockTampered(**fields))
+            await tx.emit(subject=lock["id"], data=LockTampered(**fields))
         elif method != "app":  # app (API) operations were announced by the attempt that caused them
             fact = LockLocked if ev.action == "locked" else LockUnlocked
             await repo.set_lock_state(conn, lock["id"], ev.action)
-            await append(conn, source=SOURCE, subject=lock["id"], org_id=lock["org_id"], data=fact(
+            await tx.emit(subject=lock["id"], data=fact(
                 **fields, method=method, access_code_id=code["id"] if code else None))
         if code is not None and ev.action == "unlocked":
             await repo.mark_first_use(conn, code["id"], ev.at)
-            await append(conn, source=SOURCE, subject=code["id"], org_id=lock["org_id"], data=AccessCodeUsed(
+            await tx.emit(subject=code["id"], data=AccessCodeUsed(
                 org_id=lock["org_id"], access_code_id=code["id"], lock_id=lock["id"], purpose=code["purpose"],
                 refs=CodeRefs(request_id=code["request_id"], lease_id=code["lease_id"]), at=ev.at))
+
+
+async def apply_pushed(hub: VendorHub, *, vendor: Any, events: list[VendorLockEvent]) -> None:
+    """Lock events the vendor pushed: recorded and announced exactly like polled ones. Each vendor event id
+    is recorded once (unique per lock), so whichever of the push and the poller comes second does nothing;
+    the poller's cursor is left alone (it simply finds these already recorded)."""
+    async with hub.tx(vendor["org_id"]) as tx:
+        locks = {r["vendor_lock_id"]: r for r in await repo.locks_of_vendor(tx.conn, vendor["id"])}
+        await _apply_events(tx, locks, events, announce=vendor["events_primed"])
 
 
 async def poll_pass(hub: VendorHub) -> None:

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
-from hearth_kit.auth import Principal
 from hearth_kit.db import Database
+from hearth_kit.errors import Conflict, InvalidInput, NotFound
 from hearth_kit.ids import new_id
 from hearth_kit.logging import get_logger
 from hearth_kit.pagination import PageParams
-from hearth_kit.problems import Problem, not_found
 from hearth_kit.sealing import Sealer
+from hearth_kit.tx import Tx
 
 from hearth_access import repository as repo
 from hearth_access.config import Settings
@@ -24,6 +26,10 @@ from hearth_access.service.projection import wait_for_building, wait_for_unit
 from hearth_access.vendor.driver import AurmurDriver, RetryPolicy, TemporaryToken, VendorError
 
 log = get_logger(__name__)
+T = TypeVar("T")
+# A request's way to run a step in its own transaction (`Call.read` / `Call.write`): use cases that call
+# the vendor between steps (which must not hold a transaction open) take one of these.
+Steps = Callable[[Callable[[Tx], Awaitable[T]]], Awaitable[T]]
 
 
 class DbTokenStore:
@@ -47,23 +53,59 @@ class DbTokenStore:
 
 
 class VendorHub:
-    """One driver per vendor account, sharing one HTTP client; drivers keep their tokens between calls."""
+    """The service's state: one driver per vendor account over one shared HTTP client (drivers keep their
+    tokens between calls), the code scheduler's wake-up, and the long-polls waiting in this process.
 
-    def __init__(self, db: Database, settings: Settings, client: httpx.AsyncClient) -> None:
-        self.db = db
+    Built with the settings when the app is built; `open` gives it the database and the HTTP client once
+    the service runs (jobs wait for `opened`)."""
+
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.client = client
+        self.source = settings.source
         self.sealer = Sealer(settings.credential_keys, setting="HEARTH_ACCESS_CREDENTIAL_KEYS",
                              clear_text_allowed=False)
         self.policy = RetryPolicy(attempts=settings.vendor_attempts, backoff_seconds=settings.vendor_backoff_seconds,
                                   timeout_seconds=settings.vendor_timeout_seconds,
                                   refresh_margin_seconds=settings.vendor_token_refresh_margin_seconds)
+        self._db: Database | None = None
+        self._client: httpx.AsyncClient | None = None
+        self.opened = asyncio.Event()
         self._drivers: dict[str, AurmurDriver] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self.sync_wake = asyncio.Event()
         self.last_read_back: dict[str, float] = {}
-        # long-polls waiting in this process, woken when this process's bridge ends their attempt
+        # long-polls waiting in this process, woken when this process ends their attempt
         self.attempt_waiters: dict[str, asyncio.Event] = {}
+        # fast-path command tasks (held so they are not garbage-collected mid-call)
+        self.background: set[asyncio.Task[None]] = set()
+
+    def open(self, db: Database, client: httpx.AsyncClient) -> None:
+        self._db, self._client = db, client
+        self.opened.set()
+
+    def close(self) -> None:
+        self._db = self._client = None
+        self._drivers.clear()
+        # fresh events: a test may run the same app again on another event loop
+        self.opened, self.sync_wake = asyncio.Event(), asyncio.Event()
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            raise RuntimeError("the vendor hub is not open yet")
+        return self._db
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            raise RuntimeError("the vendor hub is not open yet")
+        return self._client
+
+    @contextlib.asynccontextmanager
+    async def tx(self, org_id: str) -> AsyncIterator[Tx]:
+        """A unit of work for background work (jobs, the bridge): one org's transaction, no caller."""
+        async with self.db.transaction(org_id=org_id) as conn:
+            yield Tx(conn=conn, org_id=org_id, source=self.source)
 
     def attempt_finished(self, attempt_id: str) -> None:
         waiter = self.attempt_waiters.get(attempt_id)
@@ -117,10 +159,10 @@ def check_base_url(url: str, *, environment: str, allow_private: bool | None) ->
     except ValueError:
         host = None
     if host is None or parts.scheme not in ("http", "https"):
-        raise Problem(422, "base_url must be an http(s) URL", slug="validation-error",
-                      errors=[{"field": "base_url", "message": "must be an http(s) URL", "code": "url"}])
+        raise InvalidInput("base_url must be an http(s) URL",
+                           errors=[{"field": "base_url", "message": "must be an http(s) URL", "code": "url"}])
     if environment == "prod" and parts.scheme != "https":
-        raise Problem(422, "base_url must use https", slug="validation-error")
+        raise InvalidInput("base_url must use https")
     private_ok = allow_private if allow_private is not None else environment != "prod"
     if not private_ok:
         try:
@@ -128,69 +170,71 @@ def check_base_url(url: str, *, environment: str, allow_private: bool | None) ->
         except ValueError:
             address = None
         if host == "localhost" or (address is not None and not address.is_global):
-            raise Problem(422, "base_url may not point at a private or loopback address", slug="validation-error")
+            raise InvalidInput("base_url may not point at a private or loopback address")
 
 
-async def register_vendor(hub: VendorHub, *, principal: Principal, name: str, base_url: str,
+async def register_vendor(hub: VendorHub, write: Steps[Any], *, name: str, base_url: str,
                           permanent_token: str) -> dict[str, Any]:
     """Store a vendor account (token sealed), then import its listings and locks once (a failure degrades it)."""
-    principal.require_role("admin", "manager")
     check_base_url(base_url, environment=hub.settings.environment,
                    allow_private=hub.settings.allow_private_vendor_urls)
-    async with hub.db.transaction(org_id=principal.org_id) as conn:
-        row = await repo.insert_vendor(conn, vendor_id=new_id("vnd"), org_id=principal.org_id, name=name,
+
+    async def insert(tx: Tx) -> Any:
+        row = await repo.insert_vendor(tx.conn, vendor_id=new_id("vnd"), org_id=tx.org_id, name=name,
                                        base_url=base_url.rstrip("/"), permanent_token=hub.sealer.seal(permanent_token))
         if row is None:
-            raise Problem(409, f"a lock vendor named '{name}' already exists", slug="conflict")
+            raise Conflict(f"a lock vendor named '{name}' already exists")
+        return row
+
+    row = await write(insert)
     try:  # a slow vendor does not hold the request: the import timer picks it up
-        await asyncio.wait_for(import_vendor(hub, vendor_id=row["id"], org_id=principal.org_id),
+        await asyncio.wait_for(import_vendor(hub, vendor_id=row["id"], org_id=row["org_id"]),
                                hub.settings.register_import_seconds)
     except TimeoutError:
         log.warning("lock vendor import still running at registration", vendor_id=row["id"])
-    async with hub.db.transaction(org_id=principal.org_id) as conn:
-        return vendor_view(await repo.vendor(conn, row["id"]))
+    view: dict[str, Any] = await write(lambda tx: get_vendor(tx, vendor_id=row["id"]))
+    return view
 
 
-async def get_vendor(db: Database, *, principal: Principal, vendor_id: str) -> dict[str, Any]:
-    async with db.transaction(org_id=principal.org_id) as conn:
-        row = await repo.vendor(conn, vendor_id)
+async def get_vendor(tx: Tx, *, vendor_id: str) -> dict[str, Any]:
+    row = await repo.vendor(tx.conn, vendor_id)
     if row is None:
-        raise not_found("lock vendor", vendor_id)
+        raise NotFound.of("lock vendor", vendor_id)
     return vendor_view(row)
 
 
-async def list_vendors(db: Database, *, principal: Principal, page: PageParams) -> tuple[list[dict[str, Any]], int]:
-    async with db.transaction(org_id=principal.org_id) as conn:
-        rows, total = await repo.vendors(conn, limit=page.limit, offset=page.offset)
+async def list_vendors(tx: Tx, *, page: PageParams) -> tuple[list[dict[str, Any]], int]:
+    rows, total = await repo.vendors(tx.conn, limit=page.limit, offset=page.offset)
     return [vendor_view(r) for r in rows], total
 
 
-async def list_listings(db: Database, *, principal: Principal, vendor_id: str) -> list[dict[str, Any]]:
-    async with db.transaction(org_id=principal.org_id) as conn:
-        if await repo.vendor(conn, vendor_id) is None:
-            raise not_found("lock vendor", vendor_id)
-        return [listing_view(r) for r in await repo.listings(conn, vendor_id)]
+async def list_listings(tx: Tx, *, vendor_id: str) -> list[dict[str, Any]]:
+    if await repo.vendor(tx.conn, vendor_id) is None:
+        raise NotFound.of("lock vendor", vendor_id)
+    return [listing_view(r) for r in await repo.listings(tx.conn, vendor_id)]
 
 
-async def map_listing(hub: VendorHub, *, principal: Principal, vendor_id: str, listing_id: str,
+async def map_listing(hub: VendorHub, write: Steps[Any], *, vendor_id: str, listing_id: str,
                       building_id: str, unit_id: str | None) -> dict[str, Any]:
     """Say which unit (its doors) or building (common doors, unit_id null) a vendor listing stands for."""
-    principal.require_role("admin", "manager")
+    wait = hub.settings.projection_wait_seconds
     if unit_id is not None:
-        unit = await wait_for_unit(hub.db, org_id=principal.org_id, unit_id=unit_id,
-                                   wait=hub.settings.projection_wait_seconds)
+        unit = await wait_for_unit(write, unit_id=unit_id, wait=wait)
         if unit["building_id"] != building_id:
-            raise Problem(422, f"unit {unit_id} is not in building {building_id}", slug="validation-error")
+            raise InvalidInput(f"unit {unit_id} is not in building {building_id}")
     else:
-        await wait_for_building(hub.db, org_id=principal.org_id, building_id=building_id,
-                                wait=hub.settings.projection_wait_seconds)
-    async with hub.db.transaction(org_id=principal.org_id) as conn:
-        row = await repo.listing(conn, listing_id)
+        await wait_for_building(write, building_id=building_id, wait=wait)
+
+    async def save(tx: Tx) -> dict[str, Any]:
+        row = await repo.listing(tx.conn, listing_id)
         if row is None or row["vendor_id"] != vendor_id:
-            raise not_found("listing", listing_id)
-        row = await repo.map_listing(conn, listing_id, building_id=building_id, unit_id=unit_id)
-        await repo.place_locks_of_listing(conn, row)
+            raise NotFound.of("listing", listing_id)
+        row = await repo.map_listing(tx.conn, listing_id, building_id=building_id, unit_id=unit_id)
+        await repo.place_locks_of_listing(tx.conn, row)
         return listing_view(row)
+
+    mapped: dict[str, Any] = await write(save)
+    return mapped
 
 
 async def import_vendor(hub: VendorHub, *, vendor_id: str, org_id: str) -> int:
@@ -231,13 +275,10 @@ async def import_vendor(hub: VendorHub, *, vendor_id: str, org_id: str) -> int:
     return created
 
 
-async def import_now(hub: VendorHub, *, principal: Principal, vendor_id: str) -> dict[str, Any]:
-    principal.require_write()
-    async with hub.db.transaction(org_id=principal.org_id) as conn:
-        if await repo.vendor(conn, vendor_id) is None:
-            raise not_found("lock vendor", vendor_id)
-    created = await import_vendor(hub, vendor_id=vendor_id, org_id=principal.org_id)
-    view = await get_vendor(hub.db, principal=principal, vendor_id=vendor_id)
+async def import_now(hub: VendorHub, write: Steps[Any], *, org_id: str, vendor_id: str) -> dict[str, Any]:
+    await write(lambda tx: get_vendor(tx, vendor_id=vendor_id))  # 404 for an unknown (or another org's) vendor
+    created = await import_vendor(hub, vendor_id=vendor_id, org_id=org_id)
+    view = await write(lambda tx: get_vendor(tx, vendor_id=vendor_id))
     return {**view, "locks_created": created}
 
 

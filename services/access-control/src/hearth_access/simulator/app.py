@@ -4,7 +4,9 @@ Vendor API (as the seed documents it): POST /v1/authentication/, GET /v1/listloc
 PUT /v1/unlock/<id>, GET /v1/lockstatus/?lock-id=, GET /v1/lockevents?lock-id=, GET/POST /v1/codes,
 PUT/DELETE /v1/codes/<id>, GET /v1/listings; the seed's status codes (401, 404, 409, 411, 412, 413, 414,
 429, 5xx). Control API: accounts with locks and listings, fault injection (the next calls answer a status,
-garbage or hang), latency, jam/offline/battery, token lifetime, a keypad, call counters.
+garbage or hang), latency, jam/offline/battery, token lifetime, a keypad, call counters, and push: an
+account's `push_url` receives each new lock event as it happens (seed-001 shape, in a JSON list), signed
+with the account's permanent token (`hearth_access.vendor.push`).
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import time
 import uuid
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from hearth_access.simulator.state import WEEKDAYS, Account, SimCode, SimListing, SimLock
+from hearth_access.vendor.push import SIGNATURE_HEADER, sign
 
 _CODE_FIELDS = ("unlock-notifications", "manual", "daterangestart", "daterangeend", "hoursperdaystart",
                 "hoursperdayend", "daysofeachweek")
@@ -33,6 +37,22 @@ def create_app() -> FastAPI:
     app = FastAPI(title="Lock vendor simulator", openapi_url=None, docs_url=None, redoc_url=None)
     accounts: dict[str, Account] = {}
     app.state.accounts = accounts
+    pushes: set[asyncio.Task[None]] = set()
+
+    async def push(url: str, secret: str, event: dict[str, Any]) -> None:
+        body = json.dumps([event]).encode()
+        headers = {"content-type": "application/json", SIGNATURE_HEADER: sign(secret, body)}
+        try:
+            async with httpx.AsyncClient(timeout=5) as client:
+                await client.post(url, content=body, headers=headers)
+        except httpx.HTTPError:
+            pass  # best effort, like a real webhook: polling is the safety net
+
+    def on_event(account: Account, event: dict[str, Any]) -> None:
+        if account.push_url:
+            task = asyncio.get_running_loop().create_task(push(account.push_url, account.permanent_token, event))
+            pushes.add(task)
+            task.add_done_callback(pushes.discard)
 
     def by_permanent(token: str | None) -> Account | None:
         return next((a for a in accounts.values() if token and a.permanent_token == token), None)
@@ -274,7 +294,9 @@ def create_app() -> FastAPI:
         account = accounts.get(account_id)
         if account is None:
             token = str(doc.get("permanent_token") or uuid.uuid4().hex + uuid.uuid4().hex)
-            account = accounts[account_id] = Account(account_id=account_id, permanent_token=token)
+            account = accounts[account_id] = Account(account_id=account_id, permanent_token=token, on_event=on_event)
+        if "push_url" in doc:  # where to POST lock events as they happen (null: stop pushing)
+            account.push_url = doc["push_url"] or None
         for key in ("token_ttl_seconds", "max_tokens", "latency_ms", "battery_drain_pct", "offline_minutes",
                     "rate_per_second"):
             if key in doc:

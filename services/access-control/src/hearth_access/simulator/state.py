@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -77,6 +78,9 @@ class Account:
     calls: dict[str, int] = field(default_factory=dict)  # "PUT unlock <lock-id>" -> count
     window: list[float] = field(default_factory=list)  # recent call times, for 429
     seq: int = 0
+    # push: each new lock event is POSTed (signed) to this URL as it happens; polling sees it too
+    push_url: str | None = None
+    on_event: Callable[[Account, dict[str, Any]], None] | None = None
 
     # --- tokens --------------------------------------------------------------------------------
 
@@ -99,6 +103,8 @@ class Account:
         event = {"lock-event-id": str(uuid.uuid4()), "lock-id": lock.lock_id, "lock-name": lock.name,
                  "action": action, "event-epoch": int(time.time()), **extra}
         self.events.append(event)
+        if self.push_url and self.on_event is not None:
+            self.on_event(self, event)
         return event
 
     def operate(self, lock: SimLock, action: str, *, method: str = "api", **extra: Any) -> None:

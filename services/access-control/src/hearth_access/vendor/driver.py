@@ -233,11 +233,7 @@ class AurmurDriver:
 
     async def lock_events(self, lock_id: str = "all") -> list[VendorLockEvent]:
         rows = await self._json_list("GET", "/v1/lockevents", params={"lock-id": lock_id})
-        return [VendorLockEvent(
-            event_id=str(r["lock-event-id"]), lock_id=str(r["lock-id"]), action=str(r["action"]),
-            method=r.get("method"), kind=r.get("kind") or r.get("type"),  # the seed's example says `type`
-            code_id=r.get("code-id"), listing_id=r.get("listing-id"),
-            at=datetime.fromtimestamp(float(r.get("event-epoch") or time.time()), UTC)) for r in rows]
+        return [parse_lock_event(r) for r in rows]
 
     async def list_listings(self) -> list[VendorListing]:
         rows = await self._json_list("GET", "/v1/listings")
@@ -477,3 +473,12 @@ def _int_or_none(value: Any) -> int | None:
 def _segment(value: str) -> str:
     """A vendor id as one path segment (ids come from the vendor, but never trust them to be path-safe)."""
     return quote(value, safe="")
+
+
+def parse_lock_event(r: dict[str, Any]) -> VendorLockEvent:
+    """One seed-001 lock event (from `lockevents` or a push); KeyError/ValueError/TypeError when malformed."""
+    return VendorLockEvent(
+        event_id=str(r["lock-event-id"]), lock_id=str(r["lock-id"]), action=str(r["action"]),
+        method=r.get("method"), kind=r.get("kind") or r.get("type"),  # the seed's example says `type`
+        code_id=r.get("code-id"), listing_id=r.get("listing-id"),
+        at=datetime.fromtimestamp(float(r.get("event-epoch") or time.time()), UTC))

@@ -109,3 +109,36 @@ async def test_isolation_settings_and_bad_input(gw: httpx.AsyncClient, demo: dic
         assert resp.status_code == 422 and resp.headers["content-type"].startswith("application/problem+json")
     long = await gw.post(f"/v1/requests/{req['id']}/comments", json={"body": "x" * 10_001}, headers=o["admin"])
     assert long.status_code == 422
+
+
+async def test_demo_seed_creates_work_orders_once(gw: httpx.AsyncClient, demo: dict[str, Any]) -> None:
+    from hearth_maintenance.demo import REQUESTS, TECHNICIAN, seed
+
+    o = await setup_org(gw, demo)  # a building and a unit, as property's demo seed leaves them
+    await asyncio.to_thread(seed, demo["gateway_url"], o["key"])
+    first = (await gw.get("/v1/requests", params={"limit": 100}, headers=o["admin"])).json()["data"]
+    assert sorted(r["title"] for r in first) == sorted(s["title"] for s in REQUESTS)
+    assert {r["building_id"] for r in first} == {o["building"]["id"]}
+    techs = [m for m in data(await gw.get("/v1/members", params={"role": "technician"}, headers=o["admin"]))
+             if m["email"] == TECHNICIAN["email"]]
+    assigned = [r for r in first if r["status"] == "assigned"]
+    assert len(techs) == 1 and len(assigned) == 1
+    assert assigned[0]["assignee_id"] == techs[0]["id"] and assigned[0]["scheduled_window"] is not None
+    assert assigned[0]["unit_id"] == o["unit"]["id"]
+
+    await asyncio.to_thread(seed, demo["gateway_url"], o["key"])  # a second `make up`
+    again = (await gw.get("/v1/requests", params={"limit": 100}, headers=o["admin"])).json()["data"]
+    assert sorted((r["id"], r["status"], r["updated_at"]) for r in again) == sorted(
+        (r["id"], r["status"], r["updated_at"]) for r in first)
+    members = data(await gw.get("/v1/members", params={"role": "technician"}, headers=o["admin"]))
+    assert [m["email"] for m in members].count(TECHNICIAN["email"]) == 1
+
+
+async def test_demo_org_has_work_orders(gw: httpx.AsyncClient, demo: dict[str, Any]) -> None:
+    from hearth_maintenance.demo import REQUESTS
+
+    h = bearer(demo["api_key"])
+    if not (await gw.get("/v1/buildings", headers=h)).json()["data"]:
+        pytest.skip("the demo org has no buildings (property's demo seed did not run)")
+    titles = {r["title"] for r in data(await gw.get("/v1/requests", params={"limit": 100}, headers=h))}
+    assert {s["title"] for s in REQUESTS} <= titles

@@ -1,21 +1,25 @@
-"""HTTP routes of the maintenance service: parse, call a use case, shape the response."""
+"""HTTP routes of the maintenance service: who may call (the access dependency), one use case, the response."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import Query, Request
+from fastapi import Query
 from fastapi.responses import JSONResponse
 from hearth_kit.api import api_router, problems
-from hearth_kit.auth import CurrentPrincipal
-from hearth_kit.pagination import Pagination, page_body
-from hearth_kit.routes import IdempotencyKey, create_once, traceparent
-from hearth_kit.runtime import Deps, Runtime
+from hearth_kit.calls import Call, Reader, Writer, single, with_roles
+from hearth_kit.pagination import Pagination, page_response
+from hearth_kit.resources import Resource
 
 from hearth_maintenance import repository as repo
 from hearth_maintenance import service
+from hearth_maintenance.config import Settings
 from hearth_maintenance.domain import (
+    ACTION_TARGET,
+    COMMENTING_ROLES,
     CREATING_ROLES,
+    MANAGING_ROLES,
+    TECHNICIAN_TARGETS,
     ActionIn,
     AssignIn,
     Category,
@@ -30,43 +34,47 @@ from hearth_maintenance.domain import (
     Source,
     Status,
     Text,
-    require_role,
 )
-from hearth_maintenance.schemas import (
-    CommentDoc,
-    CommentPage,
-    RequestDoc,
-    RequestPage,
-    SettingsDoc,
-)
+from hearth_maintenance.schemas import CommentDoc, CommentPage, RequestDoc, RequestPage, SettingsDoc
+from hearth_maintenance.views import request_view
 
 router = api_router(prefix="/v1", tags=["maintenance"])  # documents problems, security, operation ids
+
+# Only the Location of a created request comes from here; loading goes through service.load_request.
+REQUEST = Resource(kind="request", path="/v1/requests/{id}", view=request_view,
+                   load=lambda tx, ident, lock: service.load_request(tx, ident, for_update=lock))
 
 Sort = Literal["created_at", "-created_at", "updated_at", "-updated_at", "due_at", "-due_at", "priority", "-priority"]
 _ID_QUERY = r"^[a-z]{2,6}_[0-9A-Za-z]{1,64}$"
 
 
-def _wait(deps: Runtime) -> float:
-    return float(getattr(deps.settings, "projection_wait_seconds", 2.0))
+def _roles(roles: frozenset[str]) -> Any:
+    return with_roles(*sorted(roles))
+
+
+Creator = Annotated[Call, _roles(CREATING_ROLES)]
+Commenter = Annotated[Call, _roles(COMMENTING_ROLES)]
+Manager = Annotated[Call, _roles(MANAGING_ROLES)]
+
+
+def _wait(call: Call) -> float:
+    """How long an id missing from the projections is waited for (see Settings)."""
+    settings: Settings = call.runtime.settings
+    return settings.projection_wait_seconds
 
 
 @router.post("/requests", status_code=201, response_model=RequestDoc, operation_id="createRequest",
-             responses=problems(400, 403, 409, 422))
-async def create_request(body: RequestIn, principal: CurrentPrincipal, deps: Deps, request: Request,
-                         idempotency_key: IdempotencyKey = None) -> JSONResponse:
+             responses=problems(409))
+async def create_request(body: RequestIn, call: Creator) -> JSONResponse:
     """Open a request; its due date comes from the org's SLA for its priority."""
-    require_role(principal, CREATING_ROLES, "create requests")
-    await service.check_references(deps.db, org_id=principal.org_id, building_id=body.building_id,
-                                   unit_id=body.unit_id, assignee_id=body.assignee_id, wait_seconds=_wait(deps))
-    return await create_once(
-        deps, principal, key=idempotency_key, request_body=body.model_dump(mode="json"),
-        create=lambda conn: service.create_request(conn, principal=principal, body=body,
-                                                   traceparent=traceparent(request)))
+    wait = _wait(call)
+    return await call.create_once(body, lambda tx: service.create_request(tx, body, wait_seconds=wait),
+                                  resource=REQUEST)
 
 
-@router.get("/requests", response_model=RequestPage, operation_id="listRequests", responses=problems(422))
+@router.get("/requests", response_model=RequestPage, operation_id="listRequests")
 async def list_requests(
-    principal: CurrentPrincipal, deps: Deps, page: Pagination,
+    call: Reader, page: Pagination,
     status: Annotated[list[Status] | None, Query(description="One or more statuses (repeat the parameter)")] = None,
     priority: Annotated[Priority | None, Query()] = None,
     category: Annotated[Category | None, Query()] = None,
@@ -85,139 +93,114 @@ async def list_requests(
         statuses=list(dict.fromkeys(status)) if status else None, priority=priority, category=category,
         building_id=building_id, unit_id=unit_id, assignee_id=assignee_id, overdue=overdue, source=source,
         created_from=created_from, created_to=created_to, q=q)
-    items, total = await service.list_requests(deps.db, principal=principal, filters=filters, sort=sort, page=page)
-    body = page_body(items, total=min(total, repo.COUNT_CAP), params=page)
-    if total > repo.COUNT_CAP:
-        body["meta"]["total_capped"] = True
-    return JSONResponse(body)  # documented by response_model, not re-validated on the way out
+    items, total = await call.read(lambda tx: service.list_requests(tx, filters, sort=sort, page=page))
+    capped = {"total_capped": True} if total > repo.COUNT_CAP else {}
+    return page_response(items, total=min(total, repo.COUNT_CAP), params=page, **capped)
 
 
-@router.get("/requests/{request_id}", response_model=RequestDoc, operation_id="getRequest",
-            responses=problems(404))
-async def get_request(request_id: str, principal: CurrentPrincipal, deps: Deps) -> dict[str, Any]:
-    """One request with its history and comments."""
-    return {"data": await service.get_request(deps.db, principal=principal, request_id=request_id)}
+@router.get("/requests/{request_id}", response_model=RequestDoc, operation_id="getRequest")
+async def get_request(request_id: str, call: Reader) -> JSONResponse:
+    """One request with its history and comments; its ETag is what If-Match compares with."""
+    return single(await call.read(lambda tx: service.get_request(tx, request_id)))
 
 
 @router.patch("/requests/{request_id}", response_model=RequestDoc, operation_id="updateRequest",
-              responses=problems(403, 404, 409, 422))
-async def patch_request(request_id: str, body: RequestPatch, principal: CurrentPrincipal, deps: Deps,
-                        request: Request) -> dict[str, Any]:
-    """Change the status (the same lifecycle as the actions) and/or edit fields."""
-    return {"data": await service.patch_request(deps.db, principal=principal, request_id=request_id, body=body,
-                                                traceparent=traceparent(request), wait_seconds=_wait(deps))}
+              responses=problems(409))
+async def patch_request(request_id: str, body: RequestPatch, call: Writer) -> JSONResponse:
+    """Change the status (the same lifecycle as the actions) and/or edit fields; If-Match honoured."""
+    wait, if_match = _wait(call), call.if_match
+    return single(await call.write(
+        lambda tx: service.patch_request(tx, request_id, body, if_match=if_match, wait_seconds=wait)))
 
 
-async def _act(deps: Runtime, principal: Any, request: Request, request_id: str, action: str,
-               body: ActionIn | AssignIn | CompleteIn | None) -> dict[str, Any]:
-    return {"data": await service.act(deps.db, principal=principal, request_id=request_id, action=action,
-                                      body=body or ActionIn(), traceparent=traceparent(request),
-                                      wait_seconds=_wait(deps))}
+# --- actions: named moves along the lifecycle --------------------------------------------------------
+
+_ACTION_RESPONSES = problems(409, 412)
+# The moves whose body is at most a reason: (action, what it does). Who may make each follows from its target.
+_MOVES: tuple[tuple[str, str], ...] = (
+    ("unassign", "Take the technician off: assigned → new (the technician's access ends)."),
+    ("start", "Work begins: assigned → in_progress."),
+    ("hold", "Pause the work (waiting for parts, access...): in_progress → on_hold."),
+    ("resume", "Continue paused work: on_hold → in_progress."),
+    ("cancel", "Cancel an open request (terminal)."),
+    ("reopen", "Reopen done work: done → new (counted in reopen_count)."),
+)
 
 
-_ACTION_RESPONSES = problems(403, 404, 409, 422)
+def _movers(action: str) -> frozenset[str]:
+    """Managers make every move; a technician moves their own work along."""
+    return MANAGING_ROLES | ({"technician"} if ACTION_TARGET[action] in TECHNICIAN_TARGETS else set())
+
+
+def _add_move_route(action: str, summary: str) -> None:
+    access = _roles(_movers(action))
+
+    async def move_request(request_id: str, body: ActionIn | None = None, call: Call = access) -> JSONResponse:
+        if_match = call.if_match
+        return single(await call.write(
+            lambda tx: service.act(tx, request_id, action, body or ActionIn(), if_match=if_match)))
+
+    router.add_api_route(f"/requests/{{request_id}}/{action}", move_request, methods=["POST"],
+                         response_model=RequestDoc, operation_id=f"{action}Request", name=f"{action}_request",
+                         description=summary, responses=_ACTION_RESPONSES)
+
+
+for _action, _summary in _MOVES:
+    _add_move_route(_action, _summary)
 
 
 @router.post("/requests/{request_id}/assign", response_model=RequestDoc, operation_id="assignRequest",
              responses=_ACTION_RESPONSES)
-async def assign_request(request_id: str, body: AssignIn, principal: CurrentPrincipal, deps: Deps,
-                         request: Request) -> dict[str, Any]:
+async def assign_request(request_id: str, body: AssignIn, call: Manager) -> JSONResponse:
     """Assign (or re-assign) a technician member: new → assigned."""
-    return await _act(deps, principal, request, request_id, "assign", body)
-
-
-@router.post("/requests/{request_id}/unassign", response_model=RequestDoc, operation_id="unassignRequest",
-             responses=_ACTION_RESPONSES)
-async def unassign_request(request_id: str, principal: CurrentPrincipal, deps: Deps, request: Request,
-                           body: ActionIn | None = None) -> dict[str, Any]:
-    """Take the technician off: assigned → new."""
-    return await _act(deps, principal, request, request_id, "unassign", body)
-
-
-@router.post("/requests/{request_id}/start", response_model=RequestDoc, operation_id="startRequest",
-             responses=_ACTION_RESPONSES)
-async def start_request(request_id: str, principal: CurrentPrincipal, deps: Deps, request: Request,
-                        body: ActionIn | None = None) -> dict[str, Any]:
-    """Work begins: assigned → in_progress."""
-    return await _act(deps, principal, request, request_id, "start", body)
-
-
-@router.post("/requests/{request_id}/hold", response_model=RequestDoc, operation_id="holdRequest",
-             responses=_ACTION_RESPONSES)
-async def hold_request(request_id: str, principal: CurrentPrincipal, deps: Deps, request: Request,
-                       body: ActionIn | None = None) -> dict[str, Any]:
-    """Pause the work (waiting for parts, access...): in_progress → on_hold."""
-    return await _act(deps, principal, request, request_id, "hold", body)
-
-
-@router.post("/requests/{request_id}/resume", response_model=RequestDoc, operation_id="resumeRequest",
-             responses=_ACTION_RESPONSES)
-async def resume_request(request_id: str, principal: CurrentPrincipal, deps: Deps, request: Request,
-                         body: ActionIn | None = None) -> dict[str, Any]:
-    """Continue paused work: on_hold → in_progress."""
-    return await _act(deps, principal, request, request_id, "resume", body)
+    wait, if_match = _wait(call), call.if_match
+    return single(await call.write(
+        lambda tx: service.assign(tx, request_id, body, if_match=if_match, wait_seconds=wait)))
 
 
 @router.post("/requests/{request_id}/complete", response_model=RequestDoc, operation_id="completeRequest",
              responses=_ACTION_RESPONSES)
-async def complete_request(request_id: str, principal: CurrentPrincipal, deps: Deps, request: Request,
-                           body: CompleteIn | None = None) -> dict[str, Any]:
+async def complete_request(request_id: str, call: Annotated[Call, _roles(_movers("complete"))],
+                           body: CompleteIn | None = None) -> JSONResponse:
     """Work done: in_progress → done (409 while its sensor alert is raised, unless a manager forces it)."""
-    return await _act(deps, principal, request, request_id, "complete", body or CompleteIn())
-
-
-@router.post("/requests/{request_id}/cancel", response_model=RequestDoc, operation_id="cancelRequest",
-             responses=_ACTION_RESPONSES)
-async def cancel_request(request_id: str, principal: CurrentPrincipal, deps: Deps, request: Request,
-                         body: ActionIn | None = None) -> dict[str, Any]:
-    """Cancel an open request (terminal)."""
-    return await _act(deps, principal, request, request_id, "cancel", body)
-
-
-@router.post("/requests/{request_id}/reopen", response_model=RequestDoc, operation_id="reopenRequest",
-             responses=_ACTION_RESPONSES)
-async def reopen_request(request_id: str, principal: CurrentPrincipal, deps: Deps, request: Request,
-                         body: ActionIn | None = None) -> dict[str, Any]:
-    """Reopen done work: done → new (counted in reopen_count)."""
-    return await _act(deps, principal, request, request_id, "reopen", body)
+    if_match = call.if_match
+    return single(await call.write(
+        lambda tx: service.act(tx, request_id, "complete", body or CompleteIn(), if_match=if_match)))
 
 
 @router.post("/requests/{request_id}/reschedule", response_model=RequestDoc, operation_id="rescheduleRequest",
              responses=_ACTION_RESPONSES)
-async def reschedule_request(request_id: str, body: RescheduleIn, principal: CurrentPrincipal, deps: Deps,
-                             request: Request) -> dict[str, Any]:
+async def reschedule_request(request_id: str, body: RescheduleIn, call: Manager) -> JSONResponse:
     """Set a new visit window on an open request."""
-    return {"data": await service.reschedule(deps.db, principal=principal, request_id=request_id, body=body,
-                                             traceparent=traceparent(request))}
+    if_match = call.if_match
+    return single(await call.write(lambda tx: service.reschedule(tx, request_id, body, if_match=if_match)))
+
+
+# --- comments and settings ---------------------------------------------------------------------------
 
 
 @router.post("/requests/{request_id}/comments", status_code=201, response_model=CommentDoc,
-             operation_id="addRequestComment", responses=problems(400, 403, 404, 422))
-async def add_comment(request_id: str, body: CommentIn, principal: CurrentPrincipal, deps: Deps, request: Request,
-                      idempotency_key: IdempotencyKey = None) -> JSONResponse:
+             operation_id="addRequestComment")
+async def add_comment(request_id: str, body: CommentIn, call: Commenter) -> JSONResponse:
     """Comment on a request (up to 10,000 characters)."""
-    return await create_once(
-        deps, principal, key=idempotency_key, request_body={"request_id": request_id, **body.model_dump()},
-        create=lambda conn: service.add_comment(conn, principal=principal, request_id=request_id, body=body,
-                                                traceparent=traceparent(request)))
+    return await call.create_once({"request_id": request_id, **body.model_dump()},
+                                  lambda tx: service.add_comment(tx, request_id, body))
 
 
-@router.get("/requests/{request_id}/comments", response_model=CommentPage, operation_id="listRequestComments",
-            responses=problems(404))
-async def list_comments(request_id: str, principal: CurrentPrincipal, deps: Deps, page: Pagination) -> dict[str, Any]:
+@router.get("/requests/{request_id}/comments", response_model=CommentPage, operation_id="listRequestComments")
+async def list_comments(request_id: str, call: Reader, page: Pagination) -> JSONResponse:
     """A request's comments, oldest first."""
-    items, total = await service.list_comments(deps.db, principal=principal, request_id=request_id, page=page)
-    return page_body(items, total=total, params=page)
+    items, total = await call.read(lambda tx: service.list_comments(tx, request_id, page))
+    return page_response(items, total=total, params=page)
 
 
 @router.get("/maintenance-settings", response_model=SettingsDoc, operation_id="getMaintenanceSettings")
-async def get_settings(principal: CurrentPrincipal, deps: Deps) -> dict[str, Any]:
+async def get_settings(call: Reader) -> JSONResponse:
     """The org's SLA hours per priority (defaults: emergency 4, high 24, normal 72, low 168)."""
-    return {"data": await service.get_settings(deps.db, principal=principal)}
+    return JSONResponse({"data": await call.read(service.get_settings)})
 
 
-@router.put("/maintenance-settings", response_model=SettingsDoc, operation_id="putMaintenanceSettings",
-            responses=problems(403, 422))
-async def put_settings(body: SettingsIn, principal: CurrentPrincipal, deps: Deps) -> dict[str, Any]:
+@router.put("/maintenance-settings", response_model=SettingsDoc, operation_id="putMaintenanceSettings")
+async def put_settings(body: SettingsIn, call: Manager) -> JSONResponse:
     """Replace the org's SLA hours (admins and managers)."""
-    return {"data": await service.put_settings(deps.db, principal=principal, body=body)}
+    return JSONResponse({"data": await call.write(lambda tx: service.put_settings(tx, body))})

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from hearth_contracts.maintenance import RequestCategory, RequestPriority, RequestSource, RequestStatus
 from hearth_kit.auth import Principal
-from hearth_kit.problems import Problem
+from hearth_kit.errors import Conflict, Forbidden, InvalidInput
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 Status = RequestStatus
@@ -58,10 +58,10 @@ def check_transition(current: str, target: str) -> None:
     """409 with the allowed next states unless `current → target` is in the lifecycle."""
     if target not in LIFECYCLE.get(current, frozenset()):
         allowed = allowed_next(current)
-        raise Problem(409, f"a request cannot move from {current} to {target}"
-                      + (f"; allowed next: {', '.join(allowed)}" if allowed else f"; {current} is terminal"),
-                      slug="illegal-transition", current_status=current, requested_status=target,
-                      allowed_next=allowed)
+        raise Conflict(f"a request cannot move from {current} to {target}"
+                       + (f"; allowed next: {', '.join(allowed)}" if allowed else f"; {current} is terminal"),
+                       code="illegal-transition", current_status=current, requested_status=target,
+                       allowed_next=allowed)
 
 
 # The two names for `→ new` each apply to one state: reopen a done request, unassign an assigned one.
@@ -73,9 +73,9 @@ def check_action(action: str, current: str) -> None:
     check_transition(current, ACTION_TARGET[action])
     only = _ACTION_ONLY_FROM.get(action)
     if only is not None and current != only:
-        raise Problem(409, f"{action} applies to {only} requests, not {current}", slug="illegal-transition",
-                      current_status=current, requested_status=ACTION_TARGET[action],
-                      allowed_next=allowed_next(current))
+        raise Conflict(f"{action} applies to {only} requests, not {current}", code="illegal-transition",
+                       current_status=current, requested_status=ACTION_TARGET[action],
+                       allowed_next=allowed_next(current))
 
 
 def check_may_move(principal: Principal, target: str) -> None:
@@ -84,13 +84,18 @@ def check_may_move(principal: Principal, target: str) -> None:
         return
     if principal.role == "technician" and target in TECHNICIAN_TARGETS:
         return
-    raise Problem(403, f"role '{principal.role}' may not move a request to {target}", slug="forbidden")
+    raise Forbidden(f"role '{principal.role}' may not move a request to {target}")
 
 
 def require_role(principal: Principal, roles: frozenset[str], what: str) -> None:
-    """403 unless the caller has one of `roles`."""
+    """403 unless the caller has one of `roles` (for rules that depend on the body, e.g. which PATCH fields)."""
     if principal.role not in roles:
-        raise Problem(403, f"role '{principal.role}' may not {what}", slug="forbidden")
+        raise Forbidden(f"role '{principal.role}' may not {what}")
+
+
+def field_error(field: str, message: str, code: str = "validation-error") -> InvalidInput:
+    """A 422 naming the one field at fault."""
+    return InvalidInput(message, code=code, errors=[{"field": field, "message": message, "code": code}])
 
 
 def narrowed_to(principal: Principal) -> tuple[bool, str | None]:

@@ -10,7 +10,7 @@ from hearth_kit.runtime import create_service, serve
 
 from hearth_maintenance.api import router
 from hearth_maintenance.config import Settings
-from hearth_maintenance.consumers import wire
+from hearth_maintenance.consumers import SUBSCRIPTIONS
 from hearth_maintenance.intake import overdue_job
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -19,12 +19,10 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 def build_app(settings: Settings | None = None) -> FastAPI:
     """The ASGI app (used by uvicorn and by tests)."""
     settings = settings or Settings()
-    app = create_service(
-        settings=settings, migrations_dir=MIGRATIONS, routers=[router], consumers=wire, jobs=[overdue_job],
-        admin_database_url=os.environ.get("HEARTH_ADMIN_DATABASE_URL"),
+    return create_service(
+        settings=settings, migrations_dir=MIGRATIONS, routers=[router], subscriptions=SUBSCRIPTIONS,
+        jobs=[overdue_job], admin_database_url=os.environ.get("HEARTH_ADMIN_DATABASE_URL"),
     )
-    app.state.settings = settings
-    return app
 
 
 def run() -> None:

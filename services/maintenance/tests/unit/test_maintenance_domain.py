@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from hearth_kit.auth import Principal
-from hearth_kit.problems import Problem
+from hearth_kit.errors import Conflict, Forbidden, status_of
 from hearth_maintenance.domain import (
     ACTION_TARGET,
     LIFECYCLE,
@@ -38,9 +38,9 @@ def test_lifecycle_table(current: str, target: str) -> None:
     if (current, target) in LEGAL:
         check_transition(current, target)
         return
-    with pytest.raises(Problem) as err:
+    with pytest.raises(Conflict) as err:
         check_transition(current, target)
-    assert err.value.status == 409
+    assert status_of(err.value) == 409
     assert err.value.extra["allowed_next"] == allowed_next(current) == sorted(
         LIFECYCLE[current], key=STATUSES.index)
 
@@ -59,7 +59,7 @@ def test_action_names(action: str, current: str, legal: bool) -> None:
     if legal:
         check_action(action, current)
     else:
-        with pytest.raises(Problem):
+        with pytest.raises(Conflict):
             check_action(action, current)
 
 
@@ -76,7 +76,7 @@ def test_who_may_move(role: str, target: str, allowed: bool) -> None:
     if allowed:
         check_may_move(p(role), target)
     else:
-        with pytest.raises(Problem):
+        with pytest.raises(Forbidden):
             check_may_move(p(role), target)
 
 

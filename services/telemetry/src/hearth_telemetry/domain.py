@@ -4,6 +4,7 @@ format, downsampling intervals and alert evaluation. No I/O here."""
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -209,10 +210,54 @@ def decode_record(raw: bytes | None) -> ReadingsRecord:
     return ReadingsRecord(org_id, out, accepted_at if isinstance(accepted_at, int) else 0)
 
 
+US_PER_MINUTE = 60 * US_PER_S
+US_PER_DAY = 86_400 * US_PER_S
+
+
+@dataclass
+class MinuteRollup:
+    """One sensor's minute as the batch saw it (merged into `rollups_1m` by the writer)."""
+
+    n: int
+    total: float
+    min_value: float
+    max_value: float
+    last_ts: int
+    last_value: float
+
+
+def minute_rollups(by_sensor: dict[str, list[tuple[int, float]]]) -> dict[tuple[str, int], MinuteRollup]:
+    """Count, sum, min, max and last value per (sensor, minute start in epoch µs) of readings that are all new.
+
+    The same figures the SQL path computes with GROUP BY over the inserted rows, in one pass in Python:
+    the writer calls it only when every reading of the batch was inserted (no duplicate in it).
+    """
+    out: dict[tuple[str, int], MinuteRollup] = {}
+    for sensor_id, points in by_sensor.items():
+        for ts, value in points:
+            key = (sensor_id, ts - ts % US_PER_MINUTE)
+            agg = out.get(key)
+            if agg is None:
+                out[key] = MinuteRollup(1, value, value, value, ts, value)
+                continue
+            agg.n += 1
+            agg.total += value
+            if value < agg.min_value:
+                agg.min_value = value
+            if value > agg.max_value:
+                agg.max_value = value
+            if ts > agg.last_ts:
+                agg.last_ts, agg.last_value = ts, value
+    return out
+
+
+def latest_readings(by_sensor: dict[str, list[tuple[int, float]]]) -> dict[str, tuple[int, float]]:
+    """Each sensor's reading with the greatest timestamp in the batch."""
+    return {sensor_id: max(points, key=lambda p: p[0]) for sensor_id, points in by_sensor.items()}
+
+
 def partition_for(sensor_id: str, partitions: int) -> int:
     """The partition of a sensor's readings: stable, so one sensor's readings stay in order."""
-    import zlib
-
     return zlib.crc32(sensor_id.encode()) % partitions
 
 

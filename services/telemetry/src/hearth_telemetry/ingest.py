@@ -18,7 +18,7 @@ from hearth_kit.messaging import producer_config
 
 from hearth_telemetry.domain import (
     MAX_BATCH,
-    READINGS_CONTENT_TYPE,
+    READINGS_BINARY_CONTENT_TYPE,
     US_PER_S,
     BatchVerdict,
     ReadingsRecord,
@@ -69,9 +69,9 @@ class ReadingsProducer:
             groups.setdefault(partition, []).append(reading)
         accepted_at = time.time_ns() // 1000
         key = org_id.encode()
-        headers = [("content-type", READINGS_CONTENT_TYPE)]
+        headers = [("content-type", READINGS_BINARY_CONTENT_TYPE)]
         futures = [
-            await producer.send(TELEMETRY_READINGS.name, ReadingsRecord(org_id, group, accepted_at).encode(),
+            await producer.send(TELEMETRY_READINGS.name, ReadingsRecord(org_id, group, accepted_at).encode_binary(),
                                 key=key, partition=partition, headers=headers)
             for partition, group in groups.items()
         ]

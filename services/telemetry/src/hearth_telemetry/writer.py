@@ -77,19 +77,24 @@ class WriteResult:
     parked: int = 0
 
 
-def _unusable_reason(reading: tuple[str, int, float], org_id: str, sensor: SensorRef | None,
-                     oldest_us: int, newest_us: int) -> str | None:
-    _, ts, value = reading
+@dataclass(frozen=True)
+class _Limits:
+    """What a usable reading of one sensor must respect (worked out once per sensor and record)."""
+
+    low: float
+    high: float
+    binary: bool
+    kind: str
+
+
+def _limits(sensor: SensorRef | None, org_id: str) -> _Limits | str:
+    """The sensor's limits, or why none of its readings in this org's record can be stored."""
     if sensor is None or sensor.org_id != org_id:
         return "unknown sensor"
     if not sensor.active:
         return "sensor is retired"
-    if not oldest_us <= ts <= newest_us:
-        return "timestamp outside the stored range"
     low, high = PHYSICAL_RANGE[sensor.kind]
-    if not low <= value <= high or (sensor.kind in BINARY_KINDS and value not in (0.0, 1.0)):
-        return f"value out of range for {sensor.kind}"
-    return None
+    return _Limits(low, high, sensor.kind in BINARY_KINDS, sensor.kind)
 
 
 class ReadingsWriter:
@@ -136,14 +141,22 @@ class ReadingsWriter:
         by_sensor: dict[str, list[tuple[int, float]]] = defaultdict(list)
         for record, rec in decoded:
             bad: dict[str, list[tuple[str, int, float]]] = defaultdict(list)
-            for reading in rec.readings:
-                sensor = sensors.get(reading[0])
-                reason = _unusable_reason(reading, rec.org_id, sensor, oldest_us, newest_us)
-                if reason is not None:
-                    bad[reason].append(reading)
-                    continue
-                rows.append((reading[0], reading[1], reading[2], rec.org_id))
-                by_sensor[reading[0]].append((reading[1], reading[2]))
+            org_id = rec.org_id
+            limits_of: dict[str, _Limits | str] = {}
+            for reading in rec.readings:  # the hottest loop of the writer: keep it flat
+                sensor_id, ts, value = reading
+                limits = limits_of.get(sensor_id)
+                if limits is None:
+                    limits = limits_of[sensor_id] = _limits(sensors.get(sensor_id), org_id)
+                if isinstance(limits, str):
+                    bad[limits].append(reading)
+                elif not oldest_us <= ts <= newest_us:
+                    bad["timestamp outside the stored range"].append(reading)
+                elif not limits.low <= value <= limits.high or (limits.binary and value not in (0.0, 1.0)):
+                    bad[f"value out of range for {limits.kind}"].append(reading)
+                else:
+                    rows.append((sensor_id, ts, value, org_id))
+                    by_sensor[sensor_id].append((ts, value))
             for reason, readings in bad.items():
                 parks.append(self._park(replace_value(record, ReadingsRecord(rec.org_id, readings, rec.accepted_at)),
                                         reason))

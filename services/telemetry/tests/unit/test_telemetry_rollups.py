@@ -23,7 +23,7 @@ def test_minute_rollups_equal_group_by_in_any_order() -> None:
     by_sensor = {f"sen_{s}": [(base + rng.randrange(0, 10 * US_PER_MINUTE), rng.uniform(-20, 40))
                               for _ in range(300)] for s in range(5)}
     for points in by_sensor.values():  # distinct timestamps per sensor, shuffled (a batch is unordered)
-        unique = {ts: v for ts, v in points}
+        unique = dict(points)
         points[:] = list(unique.items())
         rng.shuffle(points)
     got = minute_rollups(by_sensor)

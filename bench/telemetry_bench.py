@@ -187,10 +187,13 @@ async def post_for(session: aiohttp.ClientSession, url: str, org: str, load: Loa
     accepted = 0
     started = time.perf_counter()
     deadline = started + seconds
+    minted = started
 
     async def worker() -> None:
-        nonlocal accepted
+        nonlocal accepted, minted
         while time.perf_counter() < deadline:
+            if time.perf_counter() - minted > 20:  # internal tokens are short-lived; a 2-minute run outlives one
+                headers[INTERNAL_TOKEN_HEADER], minted = token(org), time.perf_counter()
             if rate is not None:
                 due = started + accepted / rate
                 if due > time.perf_counter():

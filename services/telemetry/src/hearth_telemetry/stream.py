@@ -89,7 +89,7 @@ class StreamHub:
                 parts = consumer.partitions_for_topic(TELEMETRY_READINGS.name)
                 if parts:
                     break
-                await consumer._client.force_metadata_update()
+                await consumer.topics()  # refreshes the cluster metadata (the topic may be new)
                 await asyncio.sleep(0.1)
             tps = [TopicPartition(TELEMETRY_READINGS.name, p) for p in sorted(parts or ())]
             consumer.assign(tps)

@@ -89,7 +89,9 @@ class StreamHub:
                 parts = consumer.partitions_for_topic(TELEMETRY_READINGS.name)
                 if parts:
                     break
-                await consumer.topics()  # refreshes the cluster metadata (the topic may be new)
+                # `partitions_for_topic` reads the client's cached metadata; the public `topics()` fetches a
+                # copy without updating that cache, so the refresh has to go through the client.
+                await consumer._client.force_metadata_update()
                 await asyncio.sleep(0.1)
             tps = [TopicPartition(TELEMETRY_READINGS.name, p) for p in sorted(parts or ())]
             consumer.assign(tps)

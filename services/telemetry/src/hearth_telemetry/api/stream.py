@@ -28,6 +28,7 @@ from hearth_telemetry.stream import SLOW_CLIENT_CLOSE, Subscriber, heartbeat
 
 router = api_router(tags=["readings"])
 
+TRY_AGAIN_LATER = 1013  # RFC 6455 registry: "Try Again Later"
 _PATTERNS = {"sensor_id": SENSOR_ID, "building_id": BUILDING_ID}
 
 
@@ -73,7 +74,11 @@ async def sensor_stream(ws: WebSocket) -> None:
                      building_id=filters.get("building_id"), kind=filters.get("kind"))
     await ws.accept()
     try:
-        await hub.subscribe(sub, runtime.db)
+        try:
+            await hub.subscribe(sub, runtime.db)
+        except TimeoutError:  # the stream reader could not reach Kafka in time: the client may come back
+            await ws.close(code=TRY_AGAIN_LATER, reason="the live stream is not available; retry shortly")
+            return
         await ws.send_text(orjson.dumps({"type": "subscribed", "filters": filters}).decode())
         await _pump(ws, sub, settings)
     except (WebSocketDisconnect, ConnectionError):

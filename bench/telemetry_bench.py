@@ -296,7 +296,7 @@ async def stage_writer(procs: ServiceProcs, org: str, ids: list[str], total: int
                 return
             batch: list[Any] = []
             size = 0
-            while size < settings.writer_max_readings * 40:
+            while size < settings.writer_max_readings * 20:
                 fetched = await consumer.getmany(timeout_ms=100, max_records=2000)
                 if not fetched:
                     break

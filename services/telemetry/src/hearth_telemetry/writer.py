@@ -308,8 +308,8 @@ async def _next_batch(consumer: AIOKafkaConsumer, flush_ms: int, max_readings: i
             size += sum(len(r.value or b"") for r in batch)
         if records and deadline is None:
             deadline = loop.time() + flush_ms / 1000
-        # ~40 bytes a reading on the wire: stop early once the batch is big enough.
-        if records and (size >= max_readings * 40 or loop.time() >= (deadline or 0)):
+        # ~20 bytes a reading in the binary form (~45 in JSON): stop early once the batch is big enough.
+        if records and (size >= max_readings * 20 or loop.time() >= (deadline or 0)):
             return records
         if not records and not fetched:
             return records

@@ -4,8 +4,8 @@ Figures and ratios, not assertions. Stages (each also as a fraction of the one b
   1. raw COPY into a table identical to `readings` (the limit);
   2. topic → writer → Postgres (records already on Kafka, the service's own writer code);
   3. HTTP → Kafka (POST /v1/readings on a real uvicorn process, writer off);
-  4. the full path HTTP → Kafka → writer → Postgres, sustained for `--duration` seconds (default 20;
-     `--duration 120` for the 2-minute run), with a writer replica beside the API process;
+  4. the full path HTTP → Kafka → writer → Postgres, sustained for `--duration` seconds (default
+     120, the issue's 2 minutes; `--duration 20` to iterate), with a writer replica beside the API process;
   5. at half the stage-4 rate: accepted → WebSocket subscriber and accepted → queryable, p50/p99.
 The service runs as two real processes (API with the writer off, and a writer replica) on a throwaway
 schema that is dropped at the end; the load generator is this process (pre-encoded bodies, aiohttp).
@@ -187,10 +187,13 @@ async def post_for(session: aiohttp.ClientSession, url: str, org: str, load: Loa
     accepted = 0
     started = time.perf_counter()
     deadline = started + seconds
+    minted = started
 
     async def worker() -> None:
-        nonlocal accepted
+        nonlocal accepted, minted
         while time.perf_counter() < deadline:
+            if time.perf_counter() - minted > 20:  # internal tokens are short-lived; a 2-minute run outlives one
+                headers[INTERNAL_TOKEN_HEADER], minted = token(org), time.perf_counter()
             if rate is not None:
                 due = started + accepted / rate
                 if due > time.perf_counter():
@@ -247,22 +250,25 @@ async def stored(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM readings"))
 
 
-async def stage_writer(procs: ServiceProcs, org: str, ids: list[str], total: int = 500_000) -> float:
-    """Readings already on the topic (as the API puts them), stored by the service's writer code."""
+async def stage_writer(procs: ServiceProcs, org: str, ids: list[str], total: int = 500_000,
+                       tasks: int = 2) -> float:
+    """Readings already on the topic (as the API puts them), stored by the service's writer code:
+    `tasks` writers side by side on their own partitions, as the writer job runs them."""
     from types import SimpleNamespace
 
     from hearth_kit.db import Database
     from hearth_telemetry.config import Settings
     from hearth_telemetry.ingest import ReadingsProducer
-    from hearth_telemetry.sensor_cache import SensorCache
+    from hearth_telemetry.runtime import TelemetryState
     from hearth_telemetry.writer import ReadingsWriter
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=procs.kafka, enable_auto_commit=False,
-                                max_partition_fetch_bytes=8 << 20, fetch_max_bytes=64 << 20)
-    await consumer.start()
     tps = [TopicPartition(TELEMETRY_READINGS.name, p) for p in range(TELEMETRY_READINGS.partitions)]
-    consumer.assign(tps)
-    starts = await consumer.end_offsets(tps)
+    consumers = [AIOKafkaConsumer(bootstrap_servers=procs.kafka, enable_auto_commit=False,
+                                  max_partition_fetch_bytes=8 << 20, fetch_max_bytes=64 << 20) for _ in range(tasks)]
+    for n, consumer in enumerate(consumers):
+        await consumer.start()
+        consumer.assign(tps[n::tasks])
+    starts = await consumers[0].end_offsets(tps)
     producer = ReadingsProducer(procs.kafka, client_id="bench-producer")
     load = Load(ids)
     for _ in range(total // BATCH):
@@ -270,24 +276,27 @@ async def stage_writer(procs: ServiceProcs, org: str, ids: list[str], total: int
         readings = [(r["sensor_id"], int(r["ts"] * 1000), r["value"]) for r in body]
         await producer.send(org, readings)
     await producer.stop()
-    ends = await consumer.end_offsets(tps)
-    for tp in tps:
-        consumer.seek(tp, starts[tp])
+    ends = await consumers[0].end_offsets(tps)
+    for n, consumer in enumerate(consumers):
+        for tp in tps[n::tasks]:
+            consumer.seek(tp, starts[tp])
     db = await Database.connect(procs.dsn, schema=procs.schema)
     settings = Settings(database_url=procs.dsn, db_schema=procs.schema, kafka_bootstrap=procs.kafka,
-                        internal_jwks=TEST_JWKS)
-    runtime: Any = SimpleNamespace(settings=settings, db=db, dead_letters=None)
-    writer = ReadingsWriter(runtime, SensorCache(db, ttl_seconds=60))
+                        internal_jwks=TEST_JWKS, sensor_cache_seconds=60)
+    runtime: Any = SimpleNamespace(settings=settings, db=db, dead_letters=None, state=TelemetryState(settings))
+    writers = [ReadingsWriter(runtime) for _ in consumers]
     written = 0
-    started = time.perf_counter()
-    try:
+
+    async def drain(consumer: AIOKafkaConsumer, writer: ReadingsWriter) -> None:
+        nonlocal written
+        mine = list(consumer.assignment())
         while True:
-            positions = [await consumer.position(tp) for tp in tps]
-            if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
-                break
+            positions = [await consumer.position(tp) for tp in mine]
+            if all(pos >= ends[tp] for pos, tp in zip(positions, mine, strict=True)):
+                return
             batch: list[Any] = []
             size = 0
-            while size < 50_000 * 40:
+            while size < settings.writer_max_readings * 20:
                 fetched = await consumer.getmany(timeout_ms=100, max_records=2000)
                 if not fetched:
                     break
@@ -296,10 +305,15 @@ async def stage_writer(procs: ServiceProcs, org: str, ids: list[str], total: int
                     size += sum(len(r.value) for r in records)
             if batch:
                 written += (await writer.write(batch)).inserted
+
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(drain(c, w) for c, w in zip(consumers, writers, strict=True)))
         return written / (time.perf_counter() - started)
     finally:
-        await writer.close()
-        await consumer.stop()
+        for consumer, writer in zip(consumers, writers, strict=True):
+            await writer.close()
+            await consumer.stop()
         await db.close()
 
 
@@ -336,7 +350,10 @@ async def latencies(url: str, ws_url: str, dsn: str, schema: str, org: str, prob
 
         async def probes() -> None:
             base = int(time.time() * 1_000_000)
-            for n in range(int(seconds / 0.05)):
+            deadline = time.perf_counter() + seconds
+            n = 0
+            while time.perf_counter() < deadline:
+                n += 1
                 ts_us = base + n * 1000
                 ts = datetime.fromtimestamp(ts_us // 1_000_000, UTC).replace(microsecond=ts_us % 1_000_000)
                 body = orjson.dumps({"readings": [{"sensor_id": probe, "ts": ts.isoformat(), "value": n}]})
@@ -344,9 +361,11 @@ async def latencies(url: str, ws_url: str, dsn: str, schema: str, org: str, prob
                     await resp.read()
                 accepted = time.perf_counter()
                 sent[n] = accepted
-                while not await conn.fetchval("SELECT true FROM readings WHERE sensor_id = $1 AND ts = $2", probe, ts):
-                    if time.perf_counter() - accepted > 10:
-                        break  # counted as 10 s: the figure shows it
+                while time.perf_counter() - accepted < 10:  # a probe never seen counts as 10 s: the p99 shows it
+                    with contextlib.suppress(TimeoutError):
+                        if await conn.fetchval("SELECT true FROM readings WHERE sensor_id = $1 AND ts = $2",
+                                               probe, ts, timeout=2):
+                            break
                     await asyncio.sleep(0.002)
                 to_query.append(time.perf_counter() - accepted)
                 await asyncio.sleep(0.05)
@@ -364,8 +383,9 @@ async def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("HEARTH_DATABASE_URL",
                                                                  "postgresql://hearth:hearth@127.0.0.1:15432/hearth"))
     parser.add_argument("--kafka", default=os.environ.get("HEARTH_KAFKA_BOOTSTRAP", "127.0.0.1:19092"))
-    parser.add_argument("--duration", type=float, default=20,
-                        help="seconds of the sustained full-path run (120 = 2 min)")
+    parser.add_argument("--duration", type=float, default=120,
+                        help="seconds of the sustained full-path run (the issue asks for at least 2 minutes;"
+                             " shorten it while iterating)")
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]

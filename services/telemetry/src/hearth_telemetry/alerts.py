@@ -9,18 +9,19 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from hearth_contracts.telemetry import AlertCleared, AlertRaised
 from hearth_kit import outbox
 from hearth_kit.ids import new_id
 from hearth_kit.logging import get_logger
-from hearth_kit.runtime import Runtime
 
 from hearth_telemetry import repository as repo
-from hearth_telemetry.config import Settings
 from hearth_telemetry.domain import EpisodeState, Rule, SensorRef, evaluate, from_us, to_us
+
+if TYPE_CHECKING:
+    from hearth_telemetry.runtime import TelemetryRuntime
 
 log = get_logger(__name__)
 SOURCE = "hearth/telemetry"
@@ -109,9 +110,9 @@ async def evaluate_batch(conn: asyncpg.Connection, batch: dict[str, list[tuple[i
         await _clear(conn, sensor, alert["id"], value=latest[1], cleared_at=datetime.now(UTC))
 
 
-async def offline_check_once(runtime: Runtime) -> int:
+async def offline_check_once(runtime: TelemetryRuntime) -> int:
     """Raise an `offline` alert for each active sensor silent longer than its window; returns how many."""
-    settings: Settings = runtime.settings  # type: ignore[assignment]
+    settings = runtime.settings
     async with runtime.db.system_transaction() as conn:
         if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext('telemetry-offline'))"):
             return 0  # another replica is on it
@@ -126,9 +127,9 @@ async def offline_check_once(runtime: Runtime) -> int:
     return len(rows)
 
 
-async def offline_job(runtime: Runtime) -> None:
+async def offline_job(runtime: TelemetryRuntime) -> None:
     """Background job: the offline check, every `offline_check_seconds`."""
-    settings: Settings = runtime.settings  # type: ignore[assignment]
+    settings = runtime.settings
     while True:
         await offline_check_once(runtime)
         await asyncio.sleep(settings.offline_check_seconds)

@@ -26,6 +26,9 @@ class Settings(ServiceSettings):
     writer_enabled: bool = True
     writer_max_readings: int = 50_000
     writer_flush_ms: int = 100
+    # Consumers of the writer group per process (each has its own partitions and database connection,
+    # so one decodes while the other waits for Postgres).
+    writer_tasks: int = 2
     # Where a new writer group starts: earliest (a fresh deployment stores what the topic retains).
     writer_start: Literal["earliest", "latest"] = "earliest"
     # Retention defaults (per org overridable): raw readings and minute rollups.

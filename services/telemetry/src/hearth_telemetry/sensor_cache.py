@@ -2,7 +2,8 @@
 
 Sensors change rarely and readings arrive by the tens of thousands per second, so each process keeps
 what it loaded for a few seconds instead of asking Postgres per batch. A miss is always re-checked
-against the database, so a sensor registered a moment ago (on any replica) is found at once.
+against the database, so a sensor registered a moment ago (on any replica) is found at once. The cache
+is made before the database opens, so each lookup is given the database to ask.
 """
 
 from __future__ import annotations
@@ -34,20 +35,19 @@ class OrgSensors:
 
 
 class SensorCache:
-    def __init__(self, db: Database, *, ttl_seconds: float = 5.0) -> None:
-        self._db = db
+    def __init__(self, *, ttl_seconds: float = 5.0) -> None:
         self._ttl = ttl_seconds
         self._orgs: dict[str, OrgSensors] = {}
         self._global: dict[str, SensorRef] = {}
         self._global_loaded_at = time.monotonic()
 
-    async def org(self, org_id: str, *, max_age: float | None = None) -> OrgSensors:
+    async def org(self, db: Database, org_id: str, *, max_age: float | None = None) -> OrgSensors:
         """The org's sensors, reloaded when older than `max_age` (default: the cache's ttl)."""
         cached = self._orgs.get(org_id)
         limit = self._ttl if max_age is None else max_age
         if cached is not None and time.monotonic() - cached.loaded_at <= limit:
             return cached
-        async with self._db.transaction(org_id=org_id) as conn:
+        async with db.transaction(org_id=org_id) as conn:
             rows = await repo.org_sensors(conn)
         fresh = OrgSensors(loaded_at=time.monotonic())
         for row in rows:
@@ -66,7 +66,7 @@ class SensorCache:
         if sensor_id is not None:
             self._global.pop(sensor_id, None)
 
-    async def by_ids(self, ids: Iterable[str]) -> dict[str, SensorRef]:
+    async def by_ids(self, db: Database, ids: Iterable[str]) -> dict[str, SensorRef]:
         """Sensors by id across orgs (writer and stream); unknown ids are absent from the answer."""
         now = time.monotonic()
         if now - self._global_loaded_at > self._ttl:
@@ -75,7 +75,7 @@ class SensorCache:
         wanted = set(ids)
         missing = [i for i in wanted if i not in self._global]
         if missing:
-            async with self._db.system_transaction() as conn:
+            async with db.system_transaction() as conn:
                 for row in await repo.sensors_by_ids(conn, missing):
                     self._global[row["id"]] = sensor_ref(row)
         return {i: self._global[i] for i in wanted if i in self._global}

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from hearth_contracts.topics import TELEMETRY_READINGS
+from hearth_kit.db import Database
 from hearth_kit.logging import get_logger
 
 from hearth_telemetry.domain import UnusableRecord, decode_record, from_us, iso
@@ -51,9 +52,12 @@ class StreamHub:
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._lock = asyncio.Lock()
+        self._db: Database | None = None
 
-    async def subscribe(self, sub: Subscriber) -> None:
-        """Register a subscriber; returns once the reader is positioned (later readings reach it)."""
+    async def subscribe(self, sub: Subscriber, db: Database) -> None:
+        """Register a subscriber; returns once the reader is positioned (later readings reach it).
+        `db` answers the sensor lookups of building and kind filters."""
+        self._db = db
         sub.queue = asyncio.Queue(maxsize=self._queue_max)
         async with self._lock:
             if self._task is None or self._task.done():
@@ -85,6 +89,8 @@ class StreamHub:
                 parts = consumer.partitions_for_topic(TELEMETRY_READINGS.name)
                 if parts:
                     break
+                # `partitions_for_topic` reads the client's cached metadata; the public `topics()` fetches a
+                # copy without updating that cache, so the refresh has to go through the client.
                 await consumer._client.force_metadata_update()
                 await asyncio.sleep(0.1)
             tps = [TopicPartition(TELEMETRY_READINGS.name, p) for p in sorted(parts or ())]
@@ -114,8 +120,8 @@ class StreamHub:
         if rec.org_id != org_id:
             return
         sensors = {}
-        if any(s.needs_sensor_info for s in subs):
-            sensors = await self._cache.by_ids({r[0] for r in rec.readings})
+        if self._db is not None and any(s.needs_sensor_info for s in subs):
+            sensors = await self._cache.by_ids(self._db, {r[0] for r in rec.readings})
         for sub in list(subs):
             picked = [r for r in rec.readings if _matches(sub, r[0], sensors)]
             if not picked:

@@ -1,11 +1,23 @@
 """The writer: consumes `telemetry.readings` in batches and stores them with COPY, idempotently.
 
 Per batch (flushed by size or `writer_flush_ms` after its first record): decode the records (an unusable
-record, or the unusable readings of one, go to `telemetry.readings.dlt` with the reason), COPY the
-readings into a session temp table, then one statement inserts the new ones (`ON CONFLICT DO NOTHING`
-on (sensor, ts)) and feeds only those into the minute rollups and the sensors' last values; alert
-episodes advance in the same transaction. Offsets are committed after the transaction: a writer killed
-anywhere in between sees the batch again, and the redelivery inserts nothing twice.
+record, or the unusable readings of one, go to `telemetry.readings.dlt` with the reason), then store
+them in one transaction, one of two ways:
+
+- fast path (almost every batch): COPY straight into the day partitions, and merge the minute rollups
+  and last values computed in Python from the batch. A reading already stored (a redelivery, a device
+  resending) breaks the partition's primary key: the transaction rolls back and the batch takes
+- the careful path: COPY into a session temp table, then one statement inserts only the new readings
+  (`ON CONFLICT DO NOTHING` on (sensor, ts)) and feeds only those into the rollups and last values.
+
+Alert episodes advance in the same transaction. Offsets are committed after it: a writer killed anywhere
+in between sees the batch again, and the redelivery inserts nothing twice. `writer_tasks` consumers of
+one group run side by side (each with its own partitions and connection), so one decodes while the
+other waits for Postgres.
+
+COPY goes to the partitions rather than to `readings` because Postgres refuses COPY FROM into a table
+with row-level security; the rows carry their org and are read back through `readings`, whose policy
+applies.
 """
 
 from __future__ import annotations
@@ -14,10 +26,10 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer
@@ -25,29 +37,35 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from hearth_contracts.topics import TELEMETRY_READINGS
 from hearth_kit.db import init_connection
 from hearth_kit.logging import get_logger
-from hearth_kit.runtime import Runtime
 from prometheus_client import Counter, Gauge
 
 from hearth_telemetry import repository as repo
 from hearth_telemetry.alerts import evaluate_batch
-from hearth_telemetry.config import Settings
 from hearth_telemetry.domain import (
     BINARY_KINDS,
+    EPOCH,
     PHYSICAL_RANGE,
+    US_PER_DAY,
     US_PER_S,
     ReadingsRecord,
     SensorRef,
     UnusableRecord,
     decode_record,
     from_us,
+    latest_readings,
+    minute_rollups,
 )
-from hearth_telemetry.sensor_cache import SensorCache
+
+if TYPE_CHECKING:
+    from hearth_telemetry.runtime import TelemetryRuntime
 
 log = get_logger(__name__)
 
 WRITTEN = Counter("hearth_telemetry_readings_written_total", "Readings inserted (new rows)")
 DUPLICATES = Counter("hearth_telemetry_readings_duplicate_total", "Readings skipped as already stored")
 PARKED = Counter("hearth_telemetry_readings_parked_total", "Readings sent to the dead-letter topic")
+CAREFUL = Counter("hearth_telemetry_writer_careful_batches_total",
+                  "Batches stored through the deduplicating path (some reading was stored already)")
 BATCH_SECONDS = Gauge("hearth_telemetry_writer_last_batch_seconds", "Duration of the last written batch")
 CONSUMER = "telemetry-writer"
 
@@ -59,28 +77,33 @@ class WriteResult:
     parked: int = 0
 
 
-def _unusable_reason(reading: tuple[str, int, float], org_id: str, sensor: SensorRef | None,
-                     oldest_us: int, newest_us: int) -> str | None:
-    _, ts, value = reading
+@dataclass(frozen=True)
+class _Limits:
+    """What a usable reading of one sensor must respect (worked out once per sensor and record)."""
+
+    low: float
+    high: float
+    binary: bool
+    kind: str
+
+
+def _limits(sensor: SensorRef | None, org_id: str) -> _Limits | str:
+    """The sensor's limits, or why none of its readings in this org's record can be stored."""
     if sensor is None or sensor.org_id != org_id:
         return "unknown sensor"
     if not sensor.active:
         return "sensor is retired"
-    if not oldest_us <= ts <= newest_us:
-        return "timestamp outside the stored range"
     low, high = PHYSICAL_RANGE[sensor.kind]
-    if not low <= value <= high or (sensor.kind in BINARY_KINDS and value not in (0.0, 1.0)):
-        return f"value out of range for {sensor.kind}"
-    return None
+    return _Limits(low, high, sensor.kind in BINARY_KINDS, sensor.kind)
 
 
 class ReadingsWriter:
     """Holds a dedicated connection (its temp table lives there) and the days whose partitions exist."""
 
-    def __init__(self, runtime: Runtime, cache: SensorCache) -> None:
+    def __init__(self, runtime: TelemetryRuntime) -> None:
         self.runtime = runtime
-        self.settings: Settings = runtime.settings  # type: ignore[assignment]
-        self.cache = cache
+        self.settings = runtime.settings
+        self.cache = runtime.state.sensor_cache
         self._conn: asyncpg.Connection | None = None
         self._days: set[date] = set()
 
@@ -110,7 +133,7 @@ class ReadingsWriter:
             except UnusableRecord as exc:
                 parks.append(self._park(record, str(exc)))
                 result.parked += 1
-        sensors = await self.cache.by_ids({r[0] for _, rec in decoded for r in rec.readings})
+        sensors = await self.cache.by_ids(self.runtime.db, {r[0] for _, rec in decoded for r in rec.readings})
         now_us = time.time_ns() // 1000
         oldest_us = now_us - 400 * 86_400 * US_PER_S  # retention proper is the maintenance job's business
         newest_us = now_us + int(self.settings.max_future_seconds * US_PER_S) + 60 * US_PER_S
@@ -118,14 +141,22 @@ class ReadingsWriter:
         by_sensor: dict[str, list[tuple[int, float]]] = defaultdict(list)
         for record, rec in decoded:
             bad: dict[str, list[tuple[str, int, float]]] = defaultdict(list)
-            for reading in rec.readings:
-                sensor = sensors.get(reading[0])
-                reason = _unusable_reason(reading, rec.org_id, sensor, oldest_us, newest_us)
-                if reason is not None:
-                    bad[reason].append(reading)
-                    continue
-                rows.append((reading[0], reading[1], reading[2], rec.org_id))
-                by_sensor[reading[0]].append((reading[1], reading[2]))
+            org_id = rec.org_id
+            limits_of: dict[str, _Limits | str] = {}
+            for reading in rec.readings:  # the hottest loop of the writer: keep it flat
+                sensor_id, ts, value = reading
+                limits = limits_of.get(sensor_id)
+                if limits is None:
+                    limits = limits_of[sensor_id] = _limits(sensors.get(sensor_id), org_id)
+                if isinstance(limits, str):
+                    bad[limits].append(reading)
+                elif not oldest_us <= ts <= newest_us:
+                    bad["timestamp outside the stored range"].append(reading)
+                elif not limits.low <= value <= limits.high or (limits.binary and value not in (0.0, 1.0)):
+                    bad[f"value out of range for {limits.kind}"].append(reading)
+                else:
+                    rows.append((sensor_id, ts, value, org_id))
+                    by_sensor[sensor_id].append((ts, value))
             for reason, readings in bad.items():
                 parks.append(self._park(replace_value(record, ReadingsRecord(rec.org_id, readings, rec.accepted_at)),
                                         reason))
@@ -142,17 +173,27 @@ class ReadingsWriter:
     async def _store(self, rows: list[tuple[str, int, float, str]], by_sensor: dict[str, list[tuple[int, float]]],
                      sensors: dict[str, SensorRef]) -> int:
         conn = await self._connection()
+        await self._ensure_partitions(conn, rows)
+        try:
+            return await self._transaction(conn, lambda: self._copy_new(conn, rows, by_sensor, sensors),
+                                           by_sensor, sensors)
+        except asyncpg.UniqueViolationError:
+            CAREFUL.inc()
+            return await self._transaction(conn, lambda: self._insert_unseen(conn, rows), by_sensor, sensors)
+
+    async def _ensure_partitions(self, conn: asyncpg.Connection, rows: list[tuple[str, int, float, str]]) -> None:
         days = {from_us(ts).date() for ts in (min(r[1] for r in rows), max(r[1] for r in rows))}
         first, last = min(days), max(days)
         wanted = {first + timedelta(days=i) for i in range((last - first).days + 1)} - self._days
         for day in sorted(wanted):
             await repo.ensure_partition(conn, day)
             self._days.add(day)
+
+    async def _transaction(self, conn: asyncpg.Connection, store: Callable[[], Awaitable[int]],
+                           by_sensor: dict[str, list[tuple[int, float]]], sensors: dict[str, SensorRef]) -> int:
         await conn.execute("BEGIN; SELECT set_config('hearth.system', 'on', true)")
         try:
-            await conn.copy_records_to_table("incoming", records=rows,
-                                             columns=["sensor_id", "ts_us", "value", "org_id"])
-            inserted = await conn.fetchval(repo.WRITE_BATCH)
+            inserted = await store()
             await evaluate_batch(conn, by_sensor, sensors)
         except BaseException:
             if not conn.is_closed():
@@ -160,7 +201,33 @@ class ReadingsWriter:
                     await conn.execute("ROLLBACK")
             raise
         await conn.execute("COMMIT")
-        return int(inserted)
+        return inserted
+
+    async def _copy_new(self, conn: asyncpg.Connection, rows: list[tuple[str, int, float, str]],
+                        by_sensor: dict[str, list[tuple[int, float]]], sensors: dict[str, SensorRef]) -> int:
+        """COPY every reading into its day's partition; rollups and last values from the batch itself."""
+        by_day: dict[int, list[tuple[str, Any, float, str]]] = defaultdict(list)
+        for sensor_id, ts, value, org_id in rows:
+            by_day[ts // US_PER_DAY].append((sensor_id, EPOCH + timedelta(microseconds=ts), value, org_id))
+        for day, day_rows in by_day.items():
+            await conn.copy_records_to_table(repo.partition_name(from_us(day * US_PER_DAY)), records=day_rows,
+                                             columns=["sensor_id", "ts", "value", "org_id"])
+        rollups = minute_rollups(by_sensor)
+        await conn.execute(
+            repo.MERGE_ROLLUPS, [k[0] for k in rollups], [k[1] for k in rollups],
+            [sensors[k[0]].org_id for k in rollups], [r.n for r in rollups.values()],
+            [r.total for r in rollups.values()], [r.min_value for r in rollups.values()],
+            [r.max_value for r in rollups.values()], [r.last_ts for r in rollups.values()],
+            [r.last_value for r in rollups.values()])
+        latest = latest_readings(by_sensor)
+        await conn.execute(repo.MERGE_LATEST, list(latest), [sensors[s].org_id for s in latest],
+                           [p[0] for p in latest.values()], [p[1] for p in latest.values()])
+        return len(rows)
+
+    async def _insert_unseen(self, conn: asyncpg.Connection, rows: list[tuple[str, int, float, str]]) -> int:
+        """The careful path: only readings not stored yet are inserted and counted in the rollups."""
+        await conn.copy_records_to_table("incoming", records=rows, columns=["sensor_id", "ts_us", "value", "org_id"])
+        return int(await conn.fetchval(repo.WRITE_BATCH))
 
     async def _park(self, record: Any, reason: str) -> None:
         dead_letters = self.runtime.dead_letters
@@ -175,48 +242,59 @@ def replace_value(record: Any, rec: ReadingsRecord) -> Any:
     return replace(record, value=rec.encode())
 
 
-async def writer_job(runtime: Runtime) -> None:
-    """Background job: consume, write, commit — until cancelled."""
-    settings: Settings = runtime.settings  # type: ignore[assignment]
+async def writer_job(runtime: TelemetryRuntime) -> None:
+    """Background job: `writer_tasks` consumers of the writer group, each consuming, writing, committing."""
+    settings = runtime.settings
     if not settings.writer_enabled:
         return
-    cache: SensorCache = runtime.extras["sensor_cache"]
-    writer = ReadingsWriter(runtime, cache)
-    consumer = AIOKafkaConsumer(
+    consumers = [AIOKafkaConsumer(
         TELEMETRY_READINGS.name, bootstrap_servers=settings.kafka_bootstrap,
-        group_id=f"{settings.db_schema}-writer", client_id=f"hearth-{settings.service_name}-writer",
+        group_id=f"{settings.db_schema}-writer", client_id=f"hearth-{settings.service_name}-writer-{n}",
         enable_auto_commit=False, auto_offset_reset=settings.writer_start, max_partition_fetch_bytes=8 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024, fetch_max_wait_ms=settings.writer_flush_ms)
-    runtime.extras["writer"] = writer
-    ready = runtime.extras.setdefault("writer_ready", asyncio.Event())
-    await consumer.start()
+        for n in range(max(1, min(settings.writer_tasks, TELEMETRY_READINGS.partitions)))]
+    writers = [ReadingsWriter(runtime) for _ in consumers]
     try:
-        await _positioned(consumer)
-        ready.set()
-        while True:
-            records = await _next_batch(consumer, settings)
-            if not records:
-                continue
-            started = time.perf_counter()
-            await writer.write(records)
-            BATCH_SECONDS.set(time.perf_counter() - started)
-            with contextlib.suppress(CommitFailedError):  # rebalanced: the batch comes again, harmlessly
-                await consumer.commit()
+        for consumer in consumers:
+            await consumer.start()
+        await _positioned(consumers)
+        runtime.state.writer_ready.set()
+        await asyncio.gather(*(_consume(consumer, writer, settings.writer_flush_ms, settings.writer_max_readings)
+                               for consumer, writer in zip(consumers, writers, strict=True)))
     finally:
-        with contextlib.suppress(KafkaError, Exception):
-            await consumer.stop()
-        await writer.close()
+        for consumer, writer in zip(consumers, writers, strict=True):
+            with contextlib.suppress(KafkaError, Exception):
+                await consumer.stop()
+            await writer.close()
 
 
-async def _positioned(consumer: AIOKafkaConsumer) -> None:
-    """Join the group and resolve the start positions (so nothing produced from now on is skipped)."""
-    while not consumer.assignment():  # aiokafka joins in the background once started  # noqa: ASYNC110
+async def _consume(consumer: AIOKafkaConsumer, writer: ReadingsWriter, flush_ms: int, max_readings: int) -> None:
+    while True:
+        records = await _next_batch(consumer, flush_ms, max_readings)
+        if not records:
+            continue
+        started = time.perf_counter()
+        await writer.write(records)
+        BATCH_SECONDS.set(time.perf_counter() - started)
+        with contextlib.suppress(CommitFailedError):  # rebalanced: the batch comes again, harmlessly
+            await consumer.commit()
+
+
+async def _positioned(consumers: list[AIOKafkaConsumer]) -> None:
+    """Join the group, wait until each consumer has its share of partitions, and pin the start positions.
+
+    With a new group, a partition that moved between consumers in a later rebalance would start again
+    from `writer_start`; committing the positions at once prevents that.
+    """
+    while not all(c.assignment() for c in consumers):  # aiokafka joins in the background once started  # noqa: ASYNC110
         await asyncio.sleep(0.05)
-    for tp in consumer.assignment():
-        await consumer.position(tp)
+    for consumer in consumers:
+        positions = {tp: await consumer.position(tp) for tp in consumer.assignment()}
+        with contextlib.suppress(CommitFailedError):
+            await consumer.commit(positions)
 
 
-async def _next_batch(consumer: AIOKafkaConsumer, settings: Settings) -> list[Any]:
+async def _next_batch(consumer: AIOKafkaConsumer, flush_ms: int, max_readings: int) -> list[Any]:
     """Records until `writer_max_readings` (roughly) or `writer_flush_ms` after the first one."""
     loop = asyncio.get_running_loop()
     records: list[Any] = []
@@ -229,9 +307,9 @@ async def _next_batch(consumer: AIOKafkaConsumer, settings: Settings) -> list[An
             records.extend(batch)
             size += sum(len(r.value or b"") for r in batch)
         if records and deadline is None:
-            deadline = loop.time() + settings.writer_flush_ms / 1000
-        # ~40 bytes a reading on the wire: stop early once the batch is big enough.
-        if records and (size >= settings.writer_max_readings * 40 or loop.time() >= (deadline or 0)):
+            deadline = loop.time() + flush_ms / 1000
+        # ~20 bytes a reading in the binary form (~45 in JSON): stop early once the batch is big enough.
+        if records and (size >= max_readings * 20 or loop.time() >= (deadline or 0)):
             return records
         if not records and not fetched:
             return records

@@ -80,7 +80,7 @@ async def test_writer_killed_mid_batch_loses_nothing_and_writes_nothing_twice(
     readings = [(made["id"], now_us(600 - i), float(i % 100)) for i in range(500)]
     records = _records(org_id, readings)
 
-    crashed = ReadingsWriter(runtime, runtime.extras["sensor_cache"])
+    crashed = ReadingsWriter(runtime)
     real_evaluate = evaluate_batch
 
     async def die_after_insert(conn, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -94,7 +94,7 @@ async def test_writer_killed_mid_batch_loses_nothing_and_writes_nothing_twice(
     assert await stored_count(tele, org_id, made["id"]) == 0
     monkeypatch.setattr(writer_module, "evaluate_batch", real_evaluate)
 
-    restarted = ReadingsWriter(runtime, runtime.extras["sensor_cache"])
+    restarted = ReadingsWriter(runtime)
     try:
         first = await restarted.write(records)        # the redelivery after the restart
         again = await restarted.write(records[:1])    # and once more (offsets were not committed)

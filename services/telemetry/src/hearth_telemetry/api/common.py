@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Path
 from hearth_kit.api import problems
@@ -24,5 +24,5 @@ def settings_of(deps: Runtime) -> Settings:
     return deps.settings  # type: ignore[return-value]
 
 
-def cache_of(deps: Runtime) -> SensorCache:
-    return deps.extras["sensor_cache"]  # type: ignore[no-any-return]
+def cache_of(deps: Runtime[Any, Any]) -> SensorCache:
+    return deps.state.sensor_cache  # type: ignore[no-any-return]

@@ -10,20 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import WebSocket, WebSocketDisconnect
+from hearth_kit.api import api_router
 from hearth_kit.auth import INTERNAL_TOKEN_HEADER, InternalTokenVerifier, Principal
-from hearth_kit.problems import Problem, problem_response
+from hearth_kit.errors import DomainError, InvalidInput, Unauthenticated, status_of
+from hearth_kit.problems import problem_response
 
 from hearth_telemetry.config import Settings
 from hearth_telemetry.domain import KINDS
 from hearth_telemetry.models import BUILDING_ID, SENSOR_ID
-from hearth_telemetry.stream import SLOW_CLIENT_CLOSE, StreamHub, Subscriber, heartbeat
+from hearth_telemetry.runtime import TelemetryRuntime
+from hearth_telemetry.stream import SLOW_CLIENT_CLOSE, Subscriber, heartbeat
 
-router = APIRouter()
+router = api_router(tags=["readings"])
 
+TRY_AGAIN_LATER = 1013  # RFC 6455 registry: "Try Again Later"
 _PATTERNS = {"sensor_id": SENSOR_ID, "building_id": BUILDING_ID}
 
 
@@ -31,13 +36,14 @@ async def _principal(ws: WebSocket) -> Principal:
     verifier: InternalTokenVerifier = ws.app.state.verifier
     token = ws.headers.get(INTERNAL_TOKEN_HEADER)
     if not token:
-        raise Problem(401, "missing internal token (call through the gateway)", slug="unauthorized")
-    return await verifier.verify_async(token)
+        raise Unauthenticated("missing internal token (call through the gateway)")
+    try:
+        return await verifier.verify_async(token)
+    except Exception as exc:  # the verifier answers HTTP problems; a WebSocket denial is built below
+        raise Unauthenticated(getattr(exc, "detail", "invalid internal token")) from exc
 
 
 def _filters(ws: WebSocket) -> dict[str, str]:
-    import re
-
     out: dict[str, str] = {}
     for name in ("sensor_id", "building_id", "kind"):
         value = ws.query_params.get(name)
@@ -45,8 +51,8 @@ def _filters(ws: WebSocket) -> dict[str, str]:
             continue
         ok = value in KINDS if name == "kind" else re.fullmatch(_PATTERNS[name], value) is not None
         if not ok:
-            raise Problem(422, f"invalid {name}", slug="validation-error",
-                          errors=[{"field": name, "message": "invalid value", "code": "invalid"}])
+            raise InvalidInput(f"invalid {name}",
+                               errors=[{"field": name, "message": "invalid value", "code": "invalid"}])
         out[name] = value
     return out
 
@@ -57,18 +63,22 @@ async def sensor_stream(ws: WebSocket) -> None:
     try:
         principal = await _principal(ws)
         filters = _filters(ws)
-    except Problem as exc:
-        await ws.send_denial_response(problem_response(None, status=exc.status, detail=exc.detail, slug=exc.slug,
-                                                       errors=exc.errors))
+    except DomainError as exc:
+        await ws.send_denial_response(problem_response(None, status=status_of(exc), detail=exc.detail,
+                                                       slug=exc.code, errors=exc.errors))
         return
-    runtime = ws.app.state.runtime
-    settings: Settings = runtime.settings
-    hub: StreamHub = runtime.extras["stream_hub"]
+    runtime: TelemetryRuntime = ws.app.state.runtime
+    settings = runtime.settings
+    hub = runtime.state.stream_hub
     sub = Subscriber(org_id=principal.org_id, sensor_id=filters.get("sensor_id"),
                      building_id=filters.get("building_id"), kind=filters.get("kind"))
     await ws.accept()
     try:
-        await hub.subscribe(sub)
+        try:
+            await hub.subscribe(sub, runtime.db)
+        except TimeoutError:  # the stream reader could not reach Kafka in time: the client may come back
+            await ws.close(code=TRY_AGAIN_LATER, reason="the live stream is not available; retry shortly")
+            return
         await ws.send_text(orjson.dumps({"type": "subscribed", "filters": filters}).decode())
         await _pump(ws, sub, settings)
     except (WebSocketDisconnect, ConnectionError):

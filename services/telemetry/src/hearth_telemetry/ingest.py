@@ -18,9 +18,7 @@ from hearth_contracts.topics import TELEMETRY_READINGS
 from hearth_kit.auth import Principal
 from hearth_kit.messaging import producer_config
 from hearth_kit.problems import Problem
-from hearth_kit.runtime import Runtime
 
-from hearth_telemetry.config import Settings
 from hearth_telemetry.domain import (
     MAX_BATCH,
     READINGS_CONTENT_TYPE,
@@ -30,6 +28,7 @@ from hearth_telemetry.domain import (
     partition_for,
     validate_batch,
 )
+from hearth_telemetry.runtime import TelemetryRuntime
 from hearth_telemetry.sensor_cache import SensorCache
 
 
@@ -77,11 +76,11 @@ class ReadingsProducer:
 
 
 @contextlib.asynccontextmanager
-async def readings_producer(runtime: Runtime) -> AsyncIterator[None]:
+async def readings_producer(runtime: TelemetryRuntime) -> AsyncIterator[None]:
     """Resource: the producer (started on first use, so the HTTP side serves while Kafka is down)."""
     settings = runtime.settings
     producer = ReadingsProducer(settings.kafka_bootstrap, client_id=f"hearth-{settings.service_name}-ingest")
-    runtime.extras["producer"] = producer
+    runtime.state.producer = producer
     try:
         yield
     finally:
@@ -104,11 +103,11 @@ def parse_body(raw: bytes) -> list[Any]:
     return items
 
 
-async def ingest(runtime: Runtime, cache: SensorCache, *, principal: Principal, raw: bytes,
+async def ingest(runtime: TelemetryRuntime, cache: SensorCache, *, principal: Principal, raw: bytes,
                  oldest_days: int) -> dict[str, Any]:
     """Validate, publish, and report per index."""
     principal.require_write()
-    settings: Settings = runtime.settings  # type: ignore[assignment]
+    settings = runtime.settings
     items = parse_body(raw)
     now_us = time.time_ns() // 1000
     oldest_us = now_us - oldest_days * 86_400 * US_PER_S
@@ -126,7 +125,8 @@ async def ingest(runtime: Runtime, cache: SensorCache, *, principal: Principal, 
         raise Problem(422, "no reading in the batch is valid", slug="validation-error",
                       errors=[{"field": f"readings.{e['index']}", "message": e["reason"], "code": "invalid",
                                **e} for e in verdict.errors[:1000]])
-    producer: ReadingsProducer = runtime.extras["producer"]
+    producer = runtime.state.producer
+    assert producer is not None, "the producer resource is not running"
     try:
         await asyncio.wait_for(producer.send(principal.org_id, verdict.accepted), timeout=15)
     except Exception as exc:

@@ -11,10 +11,9 @@ import asyncio
 from datetime import UTC, date, datetime, timedelta
 
 from hearth_kit.logging import get_logger
-from hearth_kit.runtime import Runtime
 
 from hearth_telemetry import repository as repo
-from hearth_telemetry.config import Settings
+from hearth_telemetry.runtime import TelemetryRuntime
 
 log = get_logger(__name__)
 
@@ -27,9 +26,9 @@ def partition_day(name: str) -> date | None:
         return None
 
 
-async def run_maintenance(runtime: Runtime, *, today: date | None = None) -> dict[str, int]:
+async def run_maintenance(runtime: TelemetryRuntime, *, today: date | None = None) -> dict[str, int]:
     """One pass; returns counts (partitions created/dropped, rows deleted)."""
-    settings: Settings = runtime.settings  # type: ignore[assignment]
+    settings = runtime.settings
     today = today or datetime.now(UTC).date()
     now = datetime.combine(today, datetime.min.time(), tzinfo=UTC)
     stats = {"created": 0, "dropped": 0, "raw_deleted": 0, "rollups_deleted": 0}
@@ -60,8 +59,8 @@ async def run_maintenance(runtime: Runtime, *, today: date | None = None) -> dic
     return stats
 
 
-async def maintenance_job(runtime: Runtime) -> None:
-    settings: Settings = runtime.settings  # type: ignore[assignment]
+async def maintenance_job(runtime: TelemetryRuntime) -> None:
+    """Background job: partitions ahead and retention, every `maintenance_interval_seconds`."""
     while True:
         await run_maintenance(runtime)
-        await asyncio.sleep(settings.maintenance_interval_seconds)
+        await asyncio.sleep(runtime.settings.maintenance_interval_seconds)

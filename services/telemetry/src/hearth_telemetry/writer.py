@@ -25,7 +25,6 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from hearth_contracts.topics import TELEMETRY_READINGS
 from hearth_kit.db import init_connection
 from hearth_kit.logging import get_logger
-from hearth_kit.runtime import Runtime
 from prometheus_client import Counter, Gauge
 
 from hearth_telemetry import repository as repo
@@ -41,6 +40,7 @@ from hearth_telemetry.domain import (
     decode_record,
     from_us,
 )
+from hearth_telemetry.runtime import TelemetryRuntime, sensor_cache
 from hearth_telemetry.sensor_cache import SensorCache
 
 log = get_logger(__name__)
@@ -77,9 +77,9 @@ def _unusable_reason(reading: tuple[str, int, float], org_id: str, sensor: Senso
 class ReadingsWriter:
     """Holds a dedicated connection (its temp table lives there) and the days whose partitions exist."""
 
-    def __init__(self, runtime: Runtime, cache: SensorCache) -> None:
+    def __init__(self, runtime: TelemetryRuntime, cache: SensorCache) -> None:
         self.runtime = runtime
-        self.settings: Settings = runtime.settings  # type: ignore[assignment]
+        self.settings = runtime.settings
         self.cache = cache
         self._conn: asyncpg.Connection | None = None
         self._days: set[date] = set()
@@ -153,7 +153,7 @@ class ReadingsWriter:
             await conn.copy_records_to_table("incoming", records=rows,
                                              columns=["sensor_id", "ts_us", "value", "org_id"])
             inserted = await conn.fetchval(repo.WRITE_BATCH)
-            await evaluate_batch(conn, by_sensor, sensors)
+            await evaluate_batch(conn, by_sensor, sensors, source=self.runtime.source)
         except BaseException:
             if not conn.is_closed():
                 with contextlib.suppress(Exception):
@@ -175,20 +175,19 @@ def replace_value(record: Any, rec: ReadingsRecord) -> Any:
     return replace(record, value=rec.encode())
 
 
-async def writer_job(runtime: Runtime) -> None:
+async def writer_job(runtime: TelemetryRuntime) -> None:
     """Background job: consume, write, commit — until cancelled."""
-    settings: Settings = runtime.settings  # type: ignore[assignment]
+    settings = runtime.settings
     if not settings.writer_enabled:
         return
-    cache: SensorCache = runtime.extras["sensor_cache"]
-    writer = ReadingsWriter(runtime, cache)
+    writer = ReadingsWriter(runtime, sensor_cache(runtime))
     consumer = AIOKafkaConsumer(
         TELEMETRY_READINGS.name, bootstrap_servers=settings.kafka_bootstrap,
         group_id=f"{settings.db_schema}-writer", client_id=f"hearth-{settings.service_name}-writer",
         enable_auto_commit=False, auto_offset_reset=settings.writer_start, max_partition_fetch_bytes=8 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024, fetch_max_wait_ms=settings.writer_flush_ms)
-    runtime.extras["writer"] = writer
-    ready = runtime.extras.setdefault("writer_ready", asyncio.Event())
+    runtime.state.writer = writer
+    ready = runtime.state.writer_ready
     await consumer.start()
     try:
         await _positioned(consumer)

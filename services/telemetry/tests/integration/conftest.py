@@ -38,7 +38,7 @@ async def tele(infra: Infra) -> AsyncIterator[ServiceHarness]:
             monkeypatch_env=mp.setenv,
         ) as harness:
             await _projection_running(harness, infra)
-            await asyncio.wait_for(harness.app.state.runtime.extras["writer_ready"].wait(), timeout=60)
+            await asyncio.wait_for(harness.app.state.runtime.state.writer_ready.wait(), timeout=60)
             yield harness
 
 

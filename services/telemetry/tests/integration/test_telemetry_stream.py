@@ -103,7 +103,7 @@ async def test_a_client_that_does_not_read_is_closed_with_4008(tele: ServiceHarn
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", PORT))
     stalled = await subscribe(tele, ws_base, org_id, sock=sock, max_queue=1, max_size=None, compression=None)
-    hub = tele.app.state.runtime.extras["stream_hub"]
+    hub = tele.app.state.runtime.state.stream_hub
     base = datetime.now(UTC) - timedelta(hours=1)
     received = 0
     batch = 0

@@ -16,6 +16,7 @@ from hearth_kit.testing import Infra, ServiceHarness
 from hearth_telemetry import writer as writer_module
 from hearth_telemetry.alerts import evaluate_batch
 from hearth_telemetry.domain import ReadingsRecord
+from hearth_telemetry.runtime import sensor_cache
 from hearth_telemetry.writer import ReadingsWriter
 from telemetry_helpers import sensor, stored_count, wait_stored
 
@@ -80,7 +81,7 @@ async def test_writer_killed_mid_batch_loses_nothing_and_writes_nothing_twice(
     readings = [(made["id"], now_us(600 - i), float(i % 100)) for i in range(500)]
     records = _records(org_id, readings)
 
-    crashed = ReadingsWriter(runtime, runtime.extras["sensor_cache"])
+    crashed = ReadingsWriter(runtime, sensor_cache(runtime))
     real_evaluate = evaluate_batch
 
     async def die_after_insert(conn, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -94,7 +95,7 @@ async def test_writer_killed_mid_batch_loses_nothing_and_writes_nothing_twice(
     assert await stored_count(tele, org_id, made["id"]) == 0
     monkeypatch.setattr(writer_module, "evaluate_batch", real_evaluate)
 
-    restarted = ReadingsWriter(runtime, runtime.extras["sensor_cache"])
+    restarted = ReadingsWriter(runtime, sensor_cache(runtime))
     try:
         first = await restarted.write(records)        # the redelivery after the restart
         again = await restarted.write(records[:1])    # and once more (offsets were not committed)

@@ -10,14 +10,14 @@ from typing import Annotated, Any
 from fastapi import Query, Request, Response
 from fastapi.responses import JSONResponse
 from hearth_kit.api import api_router, problems
-from hearth_kit.auth import CurrentPrincipal
-from hearth_kit.problems import Problem
-from hearth_kit.runtime import Deps
+from hearth_kit.calls import Call, Reader, Writer, with_roles
+from hearth_kit.errors import InvalidInput
 
 from hearth_telemetry import ingest, service
-from hearth_telemetry.api.common import WRITE_PROBLEMS, SensorId, cache_of, settings_of
+from hearth_telemetry.api.common import SensorId
 from hearth_telemetry.domain import MAX_BATCH, Aggregate, Interval
 from hearth_telemetry.models import IngestDoc, RetentionDoc, RetentionIn, SeriesDoc
+from hearth_telemetry.runtime import TelemetryDeps, sensor_cache
 
 router = api_router(prefix="/v1", tags=["readings"])
 
@@ -42,13 +42,13 @@ _BATCH_BODY = {
 
 @router.post("/readings", status_code=202, response_model=IngestDoc, operation_id="ingestReadings",
              openapi_extra={"requestBody": _BATCH_BODY},
-             responses=problems(400, 403, 422, 503))
-async def ingest_readings(request: Request, principal: CurrentPrincipal, deps: Deps) -> JSONResponse:
+             responses=problems(400, 422, 503))
+async def ingest_readings(request: Request, call: Writer, runtime: TelemetryDeps) -> JSONResponse:
     """Accept up to 10,000 readings; invalid items are reported by index, valid ones are durably queued
     (on Kafka, acks=all) before the 202."""
     raw = await request.body()
-    keep = await service.retention(deps.db, settings_of(deps), principal.org_id)
-    result = await ingest.ingest(deps, cache_of(deps), principal=principal, raw=raw,
+    keep = await call.read(lambda tx: service.retention(tx, runtime.settings))
+    result = await ingest.ingest(runtime, sensor_cache(runtime), principal=call.principal, raw=raw,
                                  oldest_days=keep["raw_retention_days"])
     return JSONResponse({"data": result}, status_code=202)
 
@@ -56,7 +56,7 @@ async def ingest_readings(request: Request, principal: CurrentPrincipal, deps: D
 @router.get("/sensors/{sensor_id}/readings", response_model=SeriesDoc, operation_id="getSensorReadings",
             responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
 async def sensor_readings(
-    sensor_id: SensorId, principal: CurrentPrincipal, deps: Deps, request: Request,
+    sensor_id: SensorId, call: Reader, runtime: TelemetryDeps, request: Request,
     start: Annotated[datetime | None, Query(alias="from", description="Start (inclusive), RFC 3339")] = None,
     end: Annotated[datetime | None, Query(alias="to", description="End (exclusive), RFC 3339")] = None,
     interval: Interval = "raw",
@@ -68,10 +68,10 @@ async def sensor_readings(
     Ask with `Accept: text/csv` for CSV."""
     for value in (start, end, cursor):
         if value is not None and (value.year < 1971 or value.year > 9000):
-            raise Problem(422, "timestamps must be between 1971 and 9000", slug="validation-error")
-    points, meta = await service.series(deps.db, settings_of(deps), principal=principal, sensor_id=sensor_id,
-                                        start=start, end=end, interval=interval, agg=agg, limit=limit,
-                                        cursor=cursor)
+            raise InvalidInput("timestamps must be between 1971 and 9000")
+    points, meta = await call.read(lambda tx: service.series(
+        tx, runtime.settings, sensor_id=sensor_id, start=start, end=end, interval=interval, agg=agg, limit=limit,
+        cursor=cursor))
     if "text/csv" in request.headers.get("accept", ""):
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -84,14 +84,14 @@ async def sensor_readings(
 
 
 @router.get("/readings/retention", response_model=RetentionDoc, operation_id="getRetention")
-async def get_retention(principal: CurrentPrincipal, deps: Deps) -> dict[str, Any]:
+async def get_retention(call: Reader, runtime: TelemetryDeps) -> dict[str, Any]:
     """How long the org's raw readings and minute rollups are kept."""
-    return {"data": await service.retention(deps.db, settings_of(deps), principal.org_id)}
+    return {"data": await call.read(lambda tx: service.retention(tx, runtime.settings))}
 
 
 @router.put("/readings/retention", response_model=RetentionDoc,
-             operation_id="setRetention", responses=WRITE_PROBLEMS)
-async def set_retention(body: RetentionIn, principal: CurrentPrincipal, deps: Deps) -> dict[str, Any]:
+             operation_id="setRetention")
+async def set_retention(body: RetentionIn, call: Annotated[Call, with_roles("admin", "manager")]) -> dict[str, Any]:
     """Set how long the org's raw readings and rollups are kept (admins and managers)."""
-    return {"data": await service.set_retention(deps.db, principal=principal, raw_days=body.raw_retention_days,
-                                                rollup_days=body.rollup_retention_days)}
+    return {"data": await call.write(lambda tx: service.set_retention(
+        tx, raw_days=body.raw_retention_days, rollup_days=body.rollup_retention_days))}

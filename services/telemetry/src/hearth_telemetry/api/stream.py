@@ -20,7 +20,8 @@ from hearth_kit.problems import Problem, problem_response
 from hearth_telemetry.config import Settings
 from hearth_telemetry.domain import KINDS
 from hearth_telemetry.models import BUILDING_ID, SENSOR_ID
-from hearth_telemetry.stream import SLOW_CLIENT_CLOSE, StreamHub, Subscriber, heartbeat
+from hearth_telemetry.runtime import TelemetryRuntime
+from hearth_telemetry.stream import SLOW_CLIENT_CLOSE, Subscriber, heartbeat
 
 router = APIRouter()
 
@@ -61,9 +62,10 @@ async def sensor_stream(ws: WebSocket) -> None:
         await ws.send_denial_response(problem_response(None, status=exc.status, detail=exc.detail, slug=exc.slug,
                                                        errors=exc.errors))
         return
-    runtime = ws.app.state.runtime
-    settings: Settings = runtime.settings
-    hub: StreamHub = runtime.extras["stream_hub"]
+    runtime: TelemetryRuntime = ws.app.state.runtime
+    settings = runtime.settings
+    hub = runtime.state.stream_hub
+    assert hub is not None, "the stream hub resource is not running"
     sub = Subscriber(org_id=principal.org_id, sensor_id=filters.get("sensor_id"),
                      building_id=filters.get("building_id"), kind=filters.get("kind"))
     await ws.accept()

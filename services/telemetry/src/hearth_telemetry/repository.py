@@ -225,8 +225,14 @@ async def all_retention(conn: asyncpg.Connection) -> list[Row]:
     return list(await conn.fetch("SELECT * FROM org_settings"))
 
 
-async def delete_raw_before(conn: asyncpg.Connection, org_id: str, before: datetime) -> int:
-    result = await conn.execute("DELETE FROM readings WHERE org_id = $1 AND ts < $2", org_id, before)
+async def delete_raw_before(conn: asyncpg.Connection, before: datetime, *, org_id: str | None = None,
+                            exclude_orgs: Sequence[str] = ()) -> int:
+    """Raw rows older than `before`: of one org, or of every org but `exclude_orgs`."""
+    if org_id is not None:
+        result = await conn.execute("DELETE FROM readings WHERE org_id = $1 AND ts < $2", org_id, before)
+    else:
+        result = await conn.execute("DELETE FROM readings WHERE ts < $1 AND org_id <> ALL($2::text[])",
+                                    before, list(exclude_orgs))
     return int(result.split()[-1])
 
 

@@ -7,7 +7,7 @@ from collections import Counter
 
 from hearth_contracts.topics import TELEMETRY_EVENTS
 from hearth_kit.testing import EventReader, Infra, ServiceHarness
-from telemetry_helpers import building, ok
+from telemetry_helpers import building, ok, unit
 
 STALE = '"0000000000000000000000000000"'
 
@@ -100,3 +100,33 @@ async def test_alert_rule_changes_are_announced_and_guarded_by_if_match(tele: Se
     disabled = await ok(await tele.client.patch(f"/v1/alert-rules/{default['id']}", json={"enabled": False},
                                                 headers=h))
     assert disabled["enabled"] is False
+
+
+async def test_refused_sensor_changes_write_and_announce_nothing(tele: ServiceHarness, infra: Infra,
+                                                                org_id: str) -> None:
+    h = tele.headers(org_id=org_id)
+    bid = await building(infra, org_id)
+    elsewhere = await unit(infra, org_id, await building(infra, org_id))
+    taken = await ok(await tele.client.post("/v1/sensors", headers=h, json={
+        "building_id": bid, "kind": "co2", "name": "Taken", "external_id": "taken"}), 201)
+    made = await ok(await tele.client.post("/v1/sensors", headers=h, json={
+        "building_id": bid, "kind": "co2", "name": "Mine", "external_id": "mine"}), 201)
+    path = f"/v1/sensors/{made['id']}"
+    etag = (await tele.client.get(path, headers=h)).headers["etag"]
+    async with EventReader(infra.kafka_bootstrap, TELEMETRY_EVENTS.name) as reader:
+        for body, status in (({"unit_id": elsewhere}, 422), ({"name": None}, 422), ({"unit_of_measure": None}, 422),
+                             ({"external_id": "taken"}, 409), ({"offline_after_seconds": 0}, 422),
+                             ({"kind": "smoke"}, 422), ({"name": "x\x00"}, 422)):
+            resp = await tele.client.patch(path, json=body, headers=h)
+            assert resp.status_code == status, (body, resp.text)
+            assert resp.headers["content-type"].startswith("application/problem+json")
+        ro = tele.headers(org_id=org_id, role="partner")
+        assert (await tele.client.delete(path, headers=ro)).status_code == 403
+        marker = await tele.client.patch(f"/v1/sensors/{taken['id']}", json={"name": "Marker"}, headers=h)
+        await reader.wait_for(lambda _k, e: e.type == "hearth.sensor.updated.v1" and e.subject == taken["id"])
+        changes = [(e.type, e.subject) for _, e in reader.seen  # registrations may still be on their way
+                   if e.orgid == org_id and e.type in ("hearth.sensor.updated.v1", "hearth.sensor.retired.v1")]
+        assert changes == [("hearth.sensor.updated.v1", taken["id"])]
+    after = await tele.client.get(path, headers=h)
+    assert after.headers["etag"] == etag and marker.status_code == 200
+    assert after.json()["data"]["status"] == "active" and after.json()["data"]["external_id"] == "mine"

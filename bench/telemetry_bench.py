@@ -276,7 +276,7 @@ async def stage_writer(procs: ServiceProcs, org: str, ids: list[str], total: int
     db = await Database.connect(procs.dsn, schema=procs.schema)
     settings = Settings(database_url=procs.dsn, db_schema=procs.schema, kafka_bootstrap=procs.kafka,
                         internal_jwks=TEST_JWKS)
-    runtime: Any = SimpleNamespace(settings=settings, db=db, dead_letters=None)
+    runtime: Any = SimpleNamespace(settings=settings, db=db, dead_letters=None, source=settings.source)
     writer = ReadingsWriter(runtime, SensorCache(db, ttl_seconds=60))
     written = 0
     started = time.perf_counter()

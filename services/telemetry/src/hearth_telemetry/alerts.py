@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from hearth_contracts.telemetry import AlertCleared, AlertRaised
@@ -20,7 +20,9 @@ from hearth_kit.tx import Tx
 
 from hearth_telemetry import repository as repo
 from hearth_telemetry.domain import EpisodeState, Rule, SensorRef, evaluate, from_us, to_us
-from hearth_telemetry.runtime import TelemetryRuntime
+
+if TYPE_CHECKING:
+    from hearth_telemetry.runtime import TelemetryRuntime
 
 log = get_logger(__name__)
 OFFLINE = "offline"
@@ -130,6 +132,7 @@ async def offline_check_once(runtime: TelemetryRuntime) -> int:
 
 async def offline_job(runtime: TelemetryRuntime) -> None:
     """Background job: the offline check, every `offline_check_seconds`."""
+    settings = runtime.settings
     while True:
         await offline_check_once(runtime)
-        await asyncio.sleep(runtime.settings.offline_check_seconds)
+        await asyncio.sleep(settings.offline_check_seconds)

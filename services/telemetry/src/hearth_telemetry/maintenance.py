@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from hearth_kit.logging import get_logger
 
 from hearth_telemetry import repository as repo
-from hearth_telemetry.runtime import TelemetryRuntime
+
+if TYPE_CHECKING:
+    from hearth_telemetry.runtime import TelemetryRuntime
 
 log = get_logger(__name__)
 
@@ -65,7 +68,7 @@ async def run_maintenance(runtime: TelemetryRuntime, *, today: date | None = Non
 
 
 async def maintenance_job(runtime: TelemetryRuntime) -> None:
-    """Background job: partitions ahead and retention, every `maintenance_interval_seconds`."""
+    settings = runtime.settings
     while True:
         await run_maintenance(runtime)
-        await asyncio.sleep(runtime.settings.maintenance_interval_seconds)
+        await asyncio.sleep(settings.maintenance_interval_seconds)

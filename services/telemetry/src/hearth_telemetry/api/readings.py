@@ -13,7 +13,7 @@ from hearth_kit.api import api_router, problems
 from hearth_kit.calls import Call, Reader, Writer, with_roles
 from hearth_kit.errors import InvalidInput
 
-from hearth_telemetry import ingest, service
+from hearth_telemetry import history, ingest
 from hearth_telemetry.api.common import SensorId
 from hearth_telemetry.domain import MAX_BATCH, Aggregate, Interval
 from hearth_telemetry.models import IngestDoc, RetentionDoc, RetentionIn, SeriesDoc
@@ -47,7 +47,7 @@ async def ingest_readings(request: Request, call: Writer, runtime: TelemetryDeps
     """Accept up to 10,000 readings; invalid items are reported by index, valid ones are durably queued
     (on Kafka, acks=all) before the 202."""
     raw = await request.body()
-    keep = await call.read(lambda tx: service.retention(tx, runtime.settings))
+    keep = await call.read(lambda tx: history.retention(tx, runtime.settings))
     result = await ingest.ingest(runtime, sensor_cache(runtime), principal=call.principal, raw=raw,
                                  oldest_days=keep["raw_retention_days"])
     return JSONResponse({"data": result}, status_code=202)
@@ -69,7 +69,7 @@ async def sensor_readings(
     for value in (start, end, cursor):
         if value is not None and (value.year < 1971 or value.year > 9000):
             raise InvalidInput("timestamps must be between 1971 and 9000")
-    points, meta = await call.read(lambda tx: service.series(
+    points, meta = await call.read(lambda tx: history.series(
         tx, runtime.settings, sensor_id=sensor_id, start=start, end=end, interval=interval, agg=agg, limit=limit,
         cursor=cursor))
     if "text/csv" in request.headers.get("accept", ""):
@@ -84,14 +84,14 @@ async def sensor_readings(
 
 
 @router.get("/readings/retention", response_model=RetentionDoc, operation_id="getRetention")
-async def get_retention(call: Reader, runtime: TelemetryDeps) -> dict[str, Any]:
+async def get_retention(call: Reader, runtime: TelemetryDeps) -> JSONResponse:
     """How long the org's raw readings and minute rollups are kept."""
-    return {"data": await call.read(lambda tx: service.retention(tx, runtime.settings))}
+    return JSONResponse({"data": await call.read(lambda tx: history.retention(tx, runtime.settings))})
 
 
-@router.put("/readings/retention", response_model=RetentionDoc,
-             operation_id="setRetention")
-async def set_retention(body: RetentionIn, call: Annotated[Call, with_roles("admin", "manager")]) -> dict[str, Any]:
+@router.put("/readings/retention", response_model=RetentionDoc, operation_id="setRetention")
+async def set_retention(body: RetentionIn,
+                        call: Annotated[Call, with_roles("admin", "manager")]) -> JSONResponse:
     """Set how long the org's raw readings and rollups are kept (admins and managers)."""
-    return {"data": await call.write(lambda tx: service.set_retention(
-        tx, raw_days=body.raw_retention_days, rollup_days=body.rollup_retention_days))}
+    return JSONResponse({"data": await call.write(lambda tx: history.set_retention(
+        tx, raw_days=body.raw_retention_days, rollup_days=body.rollup_retention_days))})

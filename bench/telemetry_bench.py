@@ -283,7 +283,8 @@ async def stage_writer(procs: ServiceProcs, org: str, ids: list[str], total: int
     db = await Database.connect(procs.dsn, schema=procs.schema)
     settings = Settings(database_url=procs.dsn, db_schema=procs.schema, kafka_bootstrap=procs.kafka,
                         internal_jwks=TEST_JWKS, sensor_cache_seconds=60)
-    runtime: Any = SimpleNamespace(settings=settings, db=db, dead_letters=None, state=TelemetryState(settings))
+    runtime: Any = SimpleNamespace(settings=settings, db=db, dead_letters=None, state=TelemetryState(settings),
+                               source=settings.source)
     writers = [ReadingsWriter(runtime) for _ in consumers]
     written = 0
 

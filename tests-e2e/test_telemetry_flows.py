@@ -112,3 +112,27 @@ async def test_demo_sensors_are_fed_by_the_simulator(gw: httpx.AsyncClient, demo
         await asyncio.sleep(0.2)
     assert sensors, "the demo seed registered no sensors"
     assert any(x["last_reading"] for x in sensors), "the device simulator fed nothing"
+
+
+async def test_sensor_and_rule_writes_through_the_gateway_honour_if_match_and_idempotency_key(
+        gw: httpx.AsyncClient, demo: dict[str, Any]) -> None:
+    org = await new_org(gw, demo)
+    h = bearer(org["key"])
+    s = await building_and_sensors(gw, h)
+    path = f"/v1/sensors/{s['temperature']['id']}"
+    got = await gw.get(path, headers=h)
+    etag = got.headers["etag"]
+    stale = await gw.patch(path, headers={**h, "If-Match": '"stale"'}, json={"name": "Lost"})
+    assert stale.status_code == 412 and stale.headers["content-type"].startswith("application/problem+json")
+    fresh = await gw.patch(path, headers={**h, "If-Match": etag}, json={"name": "Kitchen"})
+    assert fresh.status_code == 200 and fresh.json()["data"]["name"] == "Kitchen" and fresh.headers["etag"] != etag
+    rule = {"name": "Warm", "sensor_id": s["temperature"]["id"], "condition": "above", "threshold": 28}
+    first = await gw.post("/v1/alert-rules", headers={**h, "Idempotency-Key": "warm-1"}, json=rule)
+    again = await gw.post("/v1/alert-rules", headers={**h, "Idempotency-Key": "warm-1"}, json=rule)
+    assert first.status_code == again.status_code == 201, first.text
+    assert first.json()["data"]["id"] == again.json()["data"]["id"]
+    rules = (await gw.get("/v1/alert-rules", headers=h)).json()["data"]
+    assert [r["name"] for r in rules if not r["is_default"]] == ["Warm"]
+    rule_path = f"/v1/alert-rules/{first.json()['data']['id']}"
+    assert (await gw.delete(rule_path, headers={**h, "If-Match": etag})).status_code == 412
+    assert (await gw.delete(rule_path, headers={**h, "If-Match": first.headers["etag"]})).status_code == 204

@@ -20,6 +20,8 @@ ACCESS_EVENTS = Topic("access.events")
 ACCESS_COMMANDS = Topic("access.commands")
 TELEMETRY_READINGS = Topic("telemetry.readings", partitions=12)
 TELEMETRY_ALERTS = Topic("telemetry.alerts")
+# Telemetry's lifecycle facts (sensors, alert rules); readings and alerts keep their own topics.
+TELEMETRY_EVENTS = Topic("telemetry.events")
 BILLING_EVENTS = Topic("billing.events")
 WEBHOOKS_EVENTS = Topic("webhooks.events")
 
@@ -31,6 +33,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     ACCESS_COMMANDS,
     TELEMETRY_READINGS,
     TELEMETRY_ALERTS,
+    TELEMETRY_EVENTS,
     BILLING_EVENTS,
     WEBHOOKS_EVENTS,
 )

@@ -1,7 +1,8 @@
 """Alert episodes: rules evaluated on each written batch (in the writer's transaction), and the offline check.
 
 Raised and cleared alerts go to the outbox in the same transaction as the episode state, so a writer
-killed mid-batch and the redelivery that follows produce each raise and clear exactly once.
+killed mid-batch and the redelivery that follows produce each raise and clear exactly once. Both run in a
+transaction that crosses orgs; each event is emitted for its sensor's org (`Tx` per org, one connection).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from hearth_contracts.telemetry import AlertCleared, AlertRaised
-from hearth_kit import outbox
 from hearth_kit.ids import new_id
 from hearth_kit.logging import get_logger
+from hearth_kit.tx import Tx
 
 from hearth_telemetry import repository as repo
 from hearth_telemetry.domain import EpisodeState, Rule, SensorRef, evaluate, from_us, to_us
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from hearth_telemetry.runtime import TelemetryRuntime
 
 log = get_logger(__name__)
-SOURCE = "hearth/telemetry"
 OFFLINE = "offline"
 
 
@@ -41,36 +41,38 @@ def _common(alert_id: str, sensor: SensorRef, *, rule_id: str | None, severity: 
             "severity": severity, "condition": condition, "value": value, "threshold": threshold}
 
 
-async def _raise(conn: asyncpg.Connection, sensor: SensorRef, *, rule_id: str | None, severity: str,
+async def _raise(tx: Tx, sensor: SensorRef, *, rule_id: str | None, severity: str,
                  condition: str, threshold: float | None, value: float | None, raised_at: datetime) -> str:
     alert_id = new_id("alr")
     common = _common(alert_id, sensor, rule_id=rule_id, severity=severity, condition=condition,
                      threshold=threshold, value=value)
-    await repo.insert_alert(conn, {
+    await repo.insert_alert(tx.conn, {
         "id": alert_id, "org_id": sensor.org_id, "rule_id": rule_id, "sensor_id": sensor.id,
         "sensor_kind": sensor.kind, "building_id": sensor.building_id, "unit_id": sensor.unit_id,
         "severity": severity, "condition": condition, "threshold": threshold, "value": value, "state": "raised",
         "raised_at": raised_at})
-    await outbox.append(conn, source=SOURCE, data=AlertRaised(**common, raised_at=raised_at), subject=sensor.id,
-                        org_id=sensor.org_id)
+    await tx.emit(AlertRaised(**common, raised_at=raised_at), subject=sensor.id)
     return alert_id
 
 
-async def _clear(conn: asyncpg.Connection, sensor: SensorRef, alert_id: str, *, value: float | None,
+async def _clear(tx: Tx, sensor: SensorRef, alert_id: str, *, value: float | None,
                  cleared_at: datetime) -> None:
-    row = await repo.clear_alert(conn, alert_id, cleared_at=cleared_at, value=value)
+    row = await repo.clear_alert(tx.conn, alert_id, cleared_at=cleared_at, value=value)
     if row is None:
         return  # already cleared
     common = _common(alert_id, sensor, rule_id=row["rule_id"], severity=row["severity"],
                      condition=row["condition"], threshold=row["threshold"], value=value)
-    await outbox.append(conn, source=SOURCE, data=AlertCleared(**common, raised_at=row["raised_at"],
-                                                               cleared_at=cleared_at),
-                        subject=sensor.id, org_id=sensor.org_id)
+    await tx.emit(AlertCleared(**common, raised_at=row["raised_at"], cleared_at=cleared_at), subject=sensor.id)
 
 
 async def evaluate_batch(conn: asyncpg.Connection, batch: dict[str, list[tuple[int, float]]],
-                         sensors: dict[str, SensorRef]) -> None:
-    """Advance every (rule, sensor) episode the batch touches; clear offline alerts of sensors heard from."""
+                         sensors: dict[str, SensorRef], *, source: str) -> None:
+    """Advance every (rule, sensor) episode the batch touches; clear offline alerts of sensors heard from.
+
+    `conn` is the writer's open transaction (across orgs); events carry `source`."""
+    def tx_of(sensor: SensorRef) -> Tx:
+        return Tx(conn=conn, org_id=sensor.org_id, source=source)
+
     orgs = {sensors[s].org_id for s in batch}
     rules_by_org: dict[str, list[Rule]] = defaultdict(list)
     for rule_row in await repo.enabled_rules(conn, sorted(orgs)):
@@ -93,11 +95,11 @@ async def evaluate_batch(conn: asyncpg.Connection, batch: dict[str, list[tuple[i
             readings = sorted(batch[sensor.id])
             for change in evaluate(rule, state, readings):
                 if change.action == "raise":
-                    active = await _raise(conn, sensor, rule_id=rule.id, severity=rule.severity,
+                    active = await _raise(tx_of(sensor), sensor, rule_id=rule.id, severity=rule.severity,
                                           condition=rule.condition, threshold=rule.threshold, value=change.value,
                                           raised_at=from_us(change.raised_at))
                 elif active is not None:
-                    await _clear(conn, sensor, active, value=change.value, cleared_at=from_us(change.ts))
+                    await _clear(tx_of(sensor), sensor, active, value=change.value, cleared_at=from_us(change.ts))
                     active = None
             if row is None or state.last_ts != to_us(row["last_ts"]):
                 saved.append((rule.id, sensor.id, sensor.org_id, from_us(state.last_ts or readings[-1][0]),
@@ -107,7 +109,7 @@ async def evaluate_batch(conn: asyncpg.Connection, batch: dict[str, list[tuple[i
     for alert in await repo.active_offline_alerts(conn, list(batch)):
         sensor = sensors[alert["sensor_id"]]
         latest = max(batch[sensor.id])
-        await _clear(conn, sensor, alert["id"], value=latest[1], cleared_at=datetime.now(UTC))
+        await _clear(tx_of(sensor), sensor, alert["id"], value=latest[1], cleared_at=datetime.now(UTC))
 
 
 async def offline_check_once(runtime: TelemetryRuntime) -> int:
@@ -120,7 +122,8 @@ async def offline_check_once(runtime: TelemetryRuntime) -> int:
         for row in rows:
             sensor = SensorRef(id=row["id"], org_id=row["org_id"], kind=row["kind"], building_id=row["building_id"],
                                unit_id=row["unit_id"])
-            await _raise(conn, sensor, rule_id=None, severity="warning", condition=OFFLINE, threshold=None,
+            tx = Tx(conn=conn, org_id=sensor.org_id, source=runtime.source)
+            await _raise(tx, sensor, rule_id=None, severity="warning", condition=OFFLINE, threshold=None,
                          value=None, raised_at=datetime.now(UTC))
     if rows:
         log.info("sensors went offline", count=len(rows))

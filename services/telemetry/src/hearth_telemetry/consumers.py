@@ -2,44 +2,53 @@
 
 from __future__ import annotations
 
-import asyncpg
-from faststream.kafka import KafkaBroker
-from hearth_contracts.envelope import Envelope
 from hearth_contracts.property import (
     BuildingCreated,
     BuildingDeleted,
+    BuildingSnapshot,
     BuildingStatusChanged,
     BuildingUpdated,
     UnitCreated,
     UnitDeleted,
+    UnitSnapshot,
     UnitStatusChanged,
     UnitUpdated,
 )
 from hearth_contracts.topics import PROPERTY_EVENTS
-from hearth_kit.messaging import CONSUMER_ACK_POLICY, idempotent_consumer
-from hearth_kit.runtime import Runtime
+from hearth_kit.subscriptions import Subscription, on
+from hearth_kit.tx import Tx
 
 from hearth_telemetry import repository as repo
-
-_BUILDING = {BuildingCreated.event_type, BuildingUpdated.event_type, BuildingStatusChanged.event_type}
-_UNIT = {UnitCreated.event_type, UnitUpdated.event_type, UnitStatusChanged.event_type}
-TYPES = frozenset(_BUILDING | _UNIT | {BuildingDeleted.event_type, UnitDeleted.event_type})
+from hearth_telemetry.config import Settings
 
 
-async def project_property(conn: asyncpg.Connection, event: Envelope) -> None:
-    """Keep which buildings and units exist (and a unit's building) for sensor registration."""
-    data = event.data
-    if event.type in _BUILDING or event.type == BuildingDeleted.event_type:
-        await repo.upsert_building(conn, building_id=data["building_id"], org_id=data["org_id"],
-                                   deleted=event.type == BuildingDeleted.event_type)
-    elif event.type in _UNIT or event.type == UnitDeleted.event_type:
-        await repo.upsert_unit(conn, unit_id=data["unit_id"], org_id=data["org_id"],
-                               building_id=data["building_id"], deleted=event.type == UnitDeleted.event_type)
+async def project_building(tx: Tx, building: BuildingSnapshot) -> None:
+    """A building exists (sensors may be registered in it)."""
+    await repo.upsert_building(tx.conn, building_id=building.building_id, org_id=building.org_id, deleted=False)
 
 
-def wire(broker: KafkaBroker, runtime: Runtime) -> None:
-    """Subscribe the property projection (group <schema>-property-projection)."""
-    broker.subscriber(PROPERTY_EVENTS.name, group_id=f"{runtime.settings.db_schema}-property-projection",
-                      ack_policy=CONSUMER_ACK_POLICY, auto_offset_reset="earliest")(
-        idempotent_consumer(db=runtime.db, consumer="property-projection", handle=project_property, types=TYPES,
-                            dead_letters=runtime.dead_letters))
+async def forget_building(tx: Tx, building: BuildingDeleted) -> None:
+    await repo.upsert_building(tx.conn, building_id=building.building_id, org_id=building.org_id, deleted=True)
+
+
+async def project_unit(tx: Tx, unit: UnitSnapshot) -> None:
+    """A unit exists, in this building (a sensor's unit must be in the sensor's building)."""
+    await repo.upsert_unit(tx.conn, unit_id=unit.unit_id, org_id=unit.org_id, building_id=unit.building_id,
+                           deleted=False)
+
+
+async def forget_unit(tx: Tx, unit: UnitDeleted) -> None:
+    await repo.upsert_unit(tx.conn, unit_id=unit.unit_id, org_id=unit.org_id, building_id=unit.building_id,
+                           deleted=True)
+
+
+def subscriptions(settings: Settings) -> list[Subscription]:
+    """The property projection; its group is named after the schema, so each deployment (and each test
+    schema) reads the whole topic into its own projection."""
+    return [Subscription(
+        topic=PROPERTY_EVENTS, group=f"{settings.db_schema}-property-projection", name="property-projection",
+        handlers=[on(BuildingCreated, project_building), on(BuildingUpdated, project_building),
+                  on(BuildingStatusChanged, project_building), on(BuildingDeleted, forget_building),
+                  on(UnitCreated, project_unit), on(UnitUpdated, project_unit),
+                  on(UnitStatusChanged, project_unit), on(UnitDeleted, forget_unit)],
+    )]

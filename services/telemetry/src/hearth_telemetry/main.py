@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
-from hearth_kit.runtime import Runtime, create_service, serve
+from hearth_kit.runtime import create_service, serve
 
 from hearth_telemetry.alerts import offline_job
 from hearth_telemetry.api import router
 from hearth_telemetry.config import Settings
-from hearth_telemetry.consumers import wire
+from hearth_telemetry.consumers import subscriptions
 from hearth_telemetry.maintenance import maintenance_job
 from hearth_telemetry.runtime import TelemetryRuntime, TelemetryState
 from hearth_telemetry.writer import writer_job
@@ -34,12 +34,8 @@ async def readings_clients(runtime: TelemetryRuntime) -> AsyncIterator[None]:
 def build_app(settings: Settings | None = None) -> FastAPI:
     """The ASGI app (used by uvicorn and by tests)."""
     settings = settings or Settings()
-
-    def consumers(broker, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
-        wire(broker, runtime)
-
     return create_service(
-        settings=settings, migrations_dir=MIGRATIONS, routers=[router], consumers=consumers,
+        settings=settings, migrations_dir=MIGRATIONS, routers=[router], subscriptions=subscriptions(settings),
         state=TelemetryState(settings),
         jobs=[maintenance_job, writer_job, offline_job], resources=[readings_clients],
         admin_database_url=os.environ.get("HEARTH_ADMIN_DATABASE_URL"),

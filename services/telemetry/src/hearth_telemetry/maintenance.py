@@ -1,7 +1,8 @@
 """Storage upkeep: daily partitions created ahead, old raw partitions dropped, rollups trimmed.
 
 Raw retention is per org: whole daily partitions are dropped once older than the longest raw retention
-any org asked for (default `raw_retention_days`); orgs that keep less have their older rows deleted.
+any org asked for (default `raw_retention_days`); orgs that keep less (the default included, once some org
+keeps more) have their older rows deleted.
 Minute rollups are trimmed the same way with `rollup_retention_days`.
 """
 
@@ -51,9 +52,13 @@ async def run_maintenance(runtime: TelemetryRuntime, *, today: date | None = Non
         for row in overrides:
             if row["raw_retention_days"] < longest_raw:
                 stats["raw_deleted"] += await repo.delete_raw_before(
-                    conn, row["org_id"], now - timedelta(days=row["raw_retention_days"]))
+                    conn, now - timedelta(days=row["raw_retention_days"]), org_id=row["org_id"])
             stats["rollups_deleted"] += await repo.delete_rollups_before(
                 conn, now - timedelta(days=row["rollup_retention_days"]), org_id=row["org_id"])
+        if settings.raw_retention_days < longest_raw:  # an org keeps more: the others still keep only the default
+            stats["raw_deleted"] += await repo.delete_raw_before(
+                conn, now - timedelta(days=settings.raw_retention_days),
+                exclude_orgs=[r["org_id"] for r in overrides])
         stats["rollups_deleted"] += await repo.delete_rollups_before(
             conn, now - timedelta(days=settings.rollup_retention_days),
             exclude_orgs=[r["org_id"] for r in overrides])

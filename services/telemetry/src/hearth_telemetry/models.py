@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from hearth_contracts.telemetry import AlertSeverity, SensorKind
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -69,21 +69,6 @@ class SensorOut(BaseModel):
     last_seen: datetime | None
     created_at: datetime
     updated_at: datetime
-
-
-class SensorDoc(BaseModel):
-    data: SensorOut
-
-
-class PageMeta(BaseModel):
-    total: int
-    page: int
-    limit: int
-
-
-class SensorPage(BaseModel):
-    data: list[SensorOut]
-    meta: PageMeta
 
 
 class ReadingIn(BaseModel):
@@ -222,15 +207,6 @@ class AlertRuleOut(BaseModel):
     updated_at: datetime
 
 
-class AlertRuleDoc(BaseModel):
-    data: AlertRuleOut
-
-
-class AlertRulePage(BaseModel):
-    data: list[AlertRuleOut]
-    meta: PageMeta
-
-
 class AlertOut(BaseModel):
     id: str
     rule_id: str | None
@@ -246,16 +222,3 @@ class AlertOut(BaseModel):
     raised_at: datetime
     cleared_at: datetime | None
     clear_value: float | None
-
-
-class AlertDoc(BaseModel):
-    data: AlertOut
-
-
-class AlertPage(BaseModel):
-    data: list[AlertOut]
-    meta: PageMeta
-
-
-def row_dict(row: Any) -> dict[str, Any]:
-    return dict(row)

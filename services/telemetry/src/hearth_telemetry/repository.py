@@ -61,14 +61,18 @@ async def external_id_taken(conn: asyncpg.Connection, org_id: str, external_id: 
 
 
 async def get_sensor(conn: asyncpg.Connection, sensor_id: str, *, for_update: bool = False) -> Row | None:
-    if for_update:
-        return await conn.fetchrow("SELECT * FROM sensors WHERE id = $1 FOR UPDATE", sensor_id)
-    return await conn.fetchrow(_SENSOR_VIEW + " WHERE s.id = $1", sensor_id)
+    """The sensor with its last reading (`for_update` locks the sensor row, not its reading state)."""
+    return await conn.fetchrow(_SENSOR_VIEW + " WHERE s.id = $1" + (" FOR UPDATE OF s" if for_update else ""),
+                               sensor_id)
 
 
-async def update_sensor(conn: asyncpg.Connection, sensor_id: str, fields: dict[str, Any]) -> None:
-    sets = ", ".join(f"{k} = ${i + 2}" for i, k in enumerate(fields))
-    await conn.execute(f"UPDATE sensors SET {sets}, updated_at = now() WHERE id = $1", sensor_id, *fields.values())
+async def update_sensor(conn: asyncpg.Connection, sensor_id: str, fields: dict[str, Any]) -> Row:
+    """Change `fields` (and bump updated_at, which the ETag follows); the sensor as it is now."""
+    sets = "".join(f"{k} = ${i + 2}, " for i, k in enumerate(fields))
+    await conn.execute(f"UPDATE sensors SET {sets}updated_at = now() WHERE id = $1", sensor_id, *fields.values())
+    row = await get_sensor(conn, sensor_id)
+    assert row is not None
+    return row
 
 
 async def list_sensors(
@@ -251,8 +255,14 @@ async def all_retention(conn: asyncpg.Connection) -> list[Row]:
     return list(await conn.fetch("SELECT * FROM org_settings"))
 
 
-async def delete_raw_before(conn: asyncpg.Connection, org_id: str, before: datetime) -> int:
-    result = await conn.execute("DELETE FROM readings WHERE org_id = $1 AND ts < $2", org_id, before)
+async def delete_raw_before(conn: asyncpg.Connection, before: datetime, *, org_id: str | None = None,
+                            exclude_orgs: Sequence[str] = ()) -> int:
+    """Raw rows older than `before`: of one org, or of every org but `exclude_orgs`."""
+    if org_id is not None:
+        result = await conn.execute("DELETE FROM readings WHERE org_id = $1 AND ts < $2", org_id, before)
+    else:
+        result = await conn.execute("DELETE FROM readings WHERE ts < $1 AND org_id <> ALL($2::text[])",
+                                    before, list(exclude_orgs))
     return int(result.split()[-1])
 
 
@@ -269,11 +279,12 @@ async def delete_rollups_before(conn: asyncpg.Connection, before: datetime, *, o
 # ------------------------------------------------------------------ alert rules
 
 
-async def ensure_default_rule(conn: asyncpg.Connection, org_id: str, rule_id: str) -> None:
-    await conn.execute(
+async def ensure_default_rule(conn: asyncpg.Connection, org_id: str, rule_id: str) -> Row | None:
+    """Create the org's default water-leak rule; the new row, or None when the org has it already."""
+    return await conn.fetchrow(
         "INSERT INTO alert_rules (id, org_id, name, kind, condition, threshold, for_seconds, severity, is_default)"
         " VALUES ($1, $2, 'Water leak detected', 'water_leak', 'equals', 1, 0, 'critical', true)"
-        " ON CONFLICT (org_id) WHERE is_default DO NOTHING", rule_id, org_id)
+        " ON CONFLICT (org_id) WHERE is_default DO NOTHING RETURNING *", rule_id, org_id)
 
 
 async def insert_rule(conn: asyncpg.Connection, values: dict[str, Any]) -> Row:

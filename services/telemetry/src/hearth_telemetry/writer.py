@@ -194,7 +194,7 @@ class ReadingsWriter:
         await conn.execute("BEGIN; SELECT set_config('hearth.system', 'on', true)")
         try:
             inserted = await store()
-            await evaluate_batch(conn, by_sensor, sensors)
+            await evaluate_batch(conn, by_sensor, sensors, source=self.runtime.source)
         except BaseException:
             if not conn.is_closed():
                 with contextlib.suppress(Exception):

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hearth_contracts.telemetry import AlertCleared, AlertRaised
-from hearth_contracts.topics import TELEMETRY_ALERTS
+from hearth_contracts.topics import TELEMETRY_ALERTS, TELEMETRY_EVENTS
 from hearth_kit.ids import new_id
 from hearth_kit.testing import EventReader, Infra, ServiceHarness
+from hearth_telemetry.alerts import evaluate_batch
+from hearth_telemetry.domain import SensorRef, to_us
 from telemetry_helpers import ok, post_readings, sensor, wait_stored
 
 
@@ -141,3 +144,80 @@ async def test_rule_validation_and_isolation(tele: ServiceHarness, infra: Infra,
     assert all(r["is_default"] for r in (await tele.client.get("/v1/alert-rules", headers=other)).json()["data"])
     assert (await tele.client.delete(f"/v1/alert-rules/{rule['id']}", headers=h)).status_code == 204
     assert (await tele.client.get(f"/v1/alert-rules/{rule['id']}", headers=h)).status_code == 404
+
+
+async def test_episode_raises_and_clears_once_across_a_writer_crash_and_redelivery(
+        tele: ServiceHarness, infra: Infra, org_id: str) -> None:
+    made = await sensor(tele, infra, org_id)
+    sid = made["id"]
+    h = tele.headers(org_id=org_id)
+    await ok(await tele.client.post("/v1/alert-rules", headers=h, json={
+        "name": "Hot", "sensor_id": sid, "condition": "above", "threshold": 30, "severity": "warning"}), 201)
+    runtime = tele.app.state.runtime
+    ref = SensorRef(id=sid, org_id=org_id, kind="temperature", building_id=made["building_id"], unit_id=None)
+    base = datetime.now(UTC) - timedelta(minutes=5)
+    # what the writer evaluates for one batch: above the threshold, then back below it
+    batch = {sid: [(to_us(base + timedelta(seconds=s)), v) for s, v in ((0, 31.0), (10, 35.0), (20, 20.0))]}
+
+    async def write_batch(*, die_before_commit: bool = False) -> None:
+        async with runtime.db.system_transaction() as conn:
+            await evaluate_batch(conn, batch, {sid: ref}, source=runtime.source)
+            if die_before_commit:
+                raise ConnectionError("killed")
+
+    async with EventReader(infra.kafka_bootstrap, TELEMETRY_ALERTS.name) as reader:
+        with pytest.raises(ConnectionError):  # the writer dies after evaluating, before its COMMIT
+            await write_batch(die_before_commit=True)
+        await write_batch()  # the redelivery after the restart
+        await write_batch()  # and once more (offsets were not committed)
+        await reader.wait_for(lambda _k, e: e.data["sensor_id"] == sid, count=2)
+        await asyncio.sleep(1.5)  # anything more would have arrived by now
+        mine = [e for _, e in reader.seen if e.data["sensor_id"] == sid]
+    assert [e.type for e in mine] == [AlertRaised.event_type, AlertCleared.event_type]
+    assert mine[0].data["value"] == 31 and mine[1].data["value"] == 20
+    alerts = (await tele.client.get("/v1/alerts", params={"sensor_id": sid}, headers=h)).json()
+    assert alerts["meta"]["total"] == 1 and alerts["data"][0]["state"] == "cleared"
+
+
+async def test_alerts_and_rules_of_another_org_stay_hidden(tele: ServiceHarness, infra: Infra, org_id: str) -> None:
+    leak = await sensor(tele, infra, org_id, kind="water_leak")
+    h = tele.headers(org_id=org_id)
+    await post_readings(tele, org_id, [{"sensor_id": leak["id"], "ts": at(datetime.now(UTC), -5), "value": 1}])
+
+    async def raised() -> list[dict[str, str]]:
+        return list((await tele.client.get("/v1/alerts", params={"state": "raised"}, headers=h)).json()["data"])
+
+    for _ in range(100):
+        if await raised():
+            break
+        await asyncio.sleep(0.1)
+    alert = (await raised())[0]
+    rule = await ok(await tele.client.post("/v1/alert-rules", headers=h, json={
+        "name": "Leak", "sensor_id": leak["id"], "condition": "equals", "threshold": 1}), 201)
+    intruder = new_id("org")
+    other = tele.headers(org_id=intruder)
+    assert (await tele.client.get(f"/v1/alerts/{alert['id']}", headers=other)).status_code == 404
+    for params in ({}, {"sensor_id": leak["id"]}, {"building_id": leak["building_id"]}, {"state": "raised"}):
+        assert (await tele.client.get("/v1/alerts", params=params, headers=other)).json()["meta"]["total"] == 0
+    rules = (await tele.client.get("/v1/alert-rules", headers=other)).json()["data"]
+    assert rule["id"] not in [r["id"] for r in rules]
+    async with EventReader(infra.kafka_bootstrap, TELEMETRY_EVENTS.name) as reader:
+        # another org's sensor and building are unknown here: 422, nothing written, nothing announced
+        for body in ({"name": "x", "sensor_id": leak["id"], "condition": "above", "threshold": 1},
+                     {"name": "x", "kind": "co2", "building_id": leak["building_id"], "condition": "above",
+                      "threshold": 1}):
+            resp = await tele.client.post("/v1/alert-rules", json=body, headers=other)
+            assert resp.status_code == 422, resp.text
+            assert resp.headers["content-type"].startswith("application/problem+json")
+        bad = await tele.client.patch(f"/v1/alert-rules/{rule['id']}", json={"threshold": "hot"}, headers=h)
+        assert bad.status_code == 422
+        marker = await ok(await tele.client.post("/v1/alert-rules", headers=h, json={
+            "name": "Marker", "kind": "co2", "condition": "above", "threshold": 1000}), 201)
+        await reader.wait_for(lambda _k, e: e.subject == marker["id"])
+        # (creations from before the reader opened may still arrive: the rule and the default rules)
+        leaked = [e for _, e in reader.seen if (e.orgid == intruder and not e.data.get("is_default"))
+                  or (e.subject == rule["id"] and e.type != "hearth.alert_rule.created.v1")]
+    assert leaked == []
+    assert [r["is_default"] for r in (await tele.client.get("/v1/alert-rules", headers=other)).json()["data"]] == [
+        True]
+    assert (await ok(await tele.client.get(f"/v1/alert-rules/{rule['id']}", headers=h)))["threshold"] == 1

@@ -59,3 +59,23 @@ async def test_retention_drops_only_what_it_should(tele: ServiceHarness, infra: 
     for ahead in range(4):
         assert f"readings_{(today + timedelta(days=ahead)).strftime('%Y%m%d')}" in names
     assert f"readings_{(today - timedelta(days=45)).strftime('%Y%m%d')}" not in names
+
+
+async def test_an_org_keeping_longer_does_not_stretch_the_default(tele: ServiceHarness, infra: Infra,
+                                                                  org_id: str) -> None:
+    keeps_default = await sensor(tele, infra, org_id)
+    long_org = new_id("org")
+    keeps_more = await sensor(tele, infra, long_org)
+    await ok(await tele.client.put("/v1/readings/retention", json={"raw_retention_days": 60,
+                                                                   "rollup_retention_days": 730},
+                                   headers=tele.headers(org_id=long_org)))
+    now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    today = (now + timedelta(days=6000)).date()  # far from the other test's days: partitions of its own
+    moments = [now + timedelta(days=6000 - d) for d in (2, 45, 90)]
+    await _insert(tele, org_id, keeps_default["id"], moments)
+    await _insert(tele, long_org, keeps_more["id"], moments)
+    await run_maintenance(tele.app.state.runtime, today=today)
+    # the 45-day-old partition stays for the org keeping 60 days; the default org's row in it goes
+    assert await _count(tele, long_org, keeps_more["id"], "readings") == 2
+    assert await _count(tele, org_id, keeps_default["id"], "readings") == 1
+    assert await _count(tele, org_id, keeps_default["id"], "rollups_1m") == 3

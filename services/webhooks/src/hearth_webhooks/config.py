@@ -27,9 +27,10 @@ class Settings(ServiceSettings):
     # new key in front, re-seal, drop the old). Empty: secrets stored in clear (dev only; prod refuses).
     secret_encryption_keys: list[str] = Field(default_factory=list)
 
-    # Members per consumer group in this replica (each takes a share of the topic's partitions, so fan-out
-    # runs that many events at once while keeping per-partition order).
-    consumers_per_topic: int = Field(default=3, ge=1, le=12)
+    # Fan-out: at most this many records per batch (one transaction), and how long the broker may hold a
+    # fetch waiting for records (a batch is whatever has arrived; nothing waits to fill one).
+    fanout_max_records: int = Field(default=2000, ge=1, le=50_000)
+    fanout_wait_ms: int = Field(default=100, ge=1, le=5000)
 
     # Delivery
     retry_schedule: list[float] = Field(default_factory=lambda: list(SVIX_RETRY_SCHEDULE))

@@ -17,8 +17,8 @@ DELIVERY_COLUMNS = ("id, endpoint_id, event_id, event_type, subject, sequence, s
 _EDITABLE = frozenset({"url", "description", "event_types", "ordered", "rate_limit", "max_concurrency", "status"})
 
 # An endpoint subscribes to a type when one of its patterns is '*', the type itself, or 'prefix.*'.
-_SUBSCRIBED = ("EXISTS (SELECT 1 FROM unnest(event_types) AS p WHERE p = '*' OR p = $1"
-               " OR (right(p, 2) = '.*' AND starts_with($1, left(p, -1))))")
+_SUBSCRIBED_TO_U = ("EXISTS (SELECT 1 FROM unnest(e.event_types) AS p WHERE p = '*' OR p = u.type"
+                    " OR (right(p, 2) = '.*' AND starts_with(u.type, left(p, -1))))")
 
 
 # --- endpoints ------------------------------------------------------------------------------------------
@@ -81,26 +81,75 @@ async def rotate_secret(conn: asyncpg.Connection, endpoint_id: str, *, sealed_se
         " WHERE id = $1 RETURNING " + ENDPOINT_COLUMNS, endpoint_id, sealed_secret, overlap_seconds)
 
 
-# --- fan-out: one event → deliveries ---------------------------------------------------------------------
+# --- fan-out: a batch of events → deliveries ------------------------------------------------------------
 
-async def fan_out(conn: asyncpg.Connection, *, event_id: str, org_id: str, event_type: str, subject: str,
-                  payload: bytes) -> int:
-    """One statement: every enabled, subscribed endpoint of the org (RLS) takes its next sequence number and
-    gets a delivery; the event is stored only if some endpoint wants it. Returns how many were queued.
+@dataclass(frozen=True)
+class IncomingEvent:
+    id: str
+    org_id: str
+    type: str
+    subject: str
+    payload: bytes
 
-    The webhook-id is derived from (endpoint, event), so a redelivered record can never mint a second one.
+
+async def fan_out(conn: asyncpg.Connection, *, consumer: str, events: Sequence[IncomingEvent]) -> int:
+    """Queue one delivery per (new event, enabled subscribed endpoint of its org); returns how many.
+
+    Three statements for the whole batch (a system transaction: the batch mixes orgs):
+    1. the inbox takes every event id; those it already had are skipped (a redelivered record), and the
+       new ones are matched with their org's endpoints in the same statement;
+    2. each matched endpoint is locked (in id order, so concurrent batches cannot deadlock) and takes as
+       many sequence numbers as it has new deliveries, in the batch's order (Kafka's order per subject);
+    3. the events (once, shared by their deliveries) and all deliveries are inserted.
+    The webhook-id is derived from (endpoint, event), so no path can ever mint a second one.
     """
-    return int(await conn.fetchval(
-        "WITH targets AS ("
-        " UPDATE endpoints SET last_sequence = last_sequence + 1"
-        " WHERE id IN (SELECT id FROM endpoints WHERE status = 'enabled' AND " + _SUBSCRIBED +
-        "  ORDER BY id FOR UPDATE) RETURNING id, last_sequence),"
-        " stored AS (INSERT INTO events (id, org_id, type, subject, payload)"
-        "  SELECT $2, $3, $1, $4, $5 WHERE EXISTS (SELECT 1 FROM targets) ON CONFLICT (id) DO NOTHING),"
-        " queued AS (INSERT INTO deliveries (id, org_id, endpoint_id, event_id, event_type, subject, sequence,"
-        "  next_attempt_at) SELECT 'msg_' || left(md5(t.id || ':' || $2), 26), $3, t.id, $2, $1, $4, t.last_sequence,"
-        "  now() FROM targets t ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING 1)"
-        " SELECT count(*) FROM queued", event_type, event_id, org_id, subject, payload))
+    unique = list({e.id: e for e in reversed(events)}.values())[::-1]  # first occurrence of each id wins
+    pairs = await fetch_many(
+        conn,
+        "WITH fresh AS (INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::text[])"
+        "  ON CONFLICT DO NOTHING RETURNING event_id)"
+        " SELECT u.n, e.id AS endpoint_id"
+        " FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(event_id, org_id, type, n)"
+        " JOIN fresh f ON f.event_id = u.event_id"
+        " JOIN endpoints e ON e.org_id = u.org_id AND e.status = 'enabled' AND " + _SUBSCRIBED_TO_U +
+        " ORDER BY u.n, e.id",
+        consumer, [e.id for e in unique], [e.org_id for e in unique], [e.type for e in unique])
+    if not pairs:
+        return 0
+    wanted: dict[str, int] = {}
+    for p in pairs:
+        wanted[p["endpoint_id"]] = wanted.get(p["endpoint_id"], 0) + 1
+    ids = sorted(wanted)
+    bases = {r["id"]: int(r["base"]) for r in await fetch_many(
+        conn,
+        "WITH locked AS (SELECT id FROM endpoints WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE)"
+        " UPDATE endpoints e SET last_sequence = e.last_sequence + u.k"
+        " FROM unnest($1::text[], $2::int[]) AS u(id, k), locked l"
+        " WHERE e.id = u.id AND l.id = u.id RETURNING e.id, e.last_sequence - u.k AS base",
+        ids, [wanted[i] for i in ids])}
+    rows: list[tuple[str, int, int]] = []  # (endpoint, index of the event in `unique`, sequence)
+    for p in pairs:
+        endpoint_id = p["endpoint_id"]
+        if endpoint_id in bases:  # (an endpoint deleted meanwhile has no row left to update)
+            bases[endpoint_id] += 1
+            rows.append((endpoint_id, int(p["n"]) - 1, bases[endpoint_id]))
+    used = sorted({i for _, i, _ in rows})  # the events some endpoint wants: stored once each
+    position = {i: n for n, i in enumerate(used, start=1)}
+    await conn.execute(
+        "WITH stored AS (INSERT INTO events (id, org_id, type, subject, payload)"
+        "  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[])"
+        "  ON CONFLICT (id) DO NOTHING)"
+        " INSERT INTO deliveries (id, org_id, endpoint_id, event_id, event_type, subject, sequence, next_attempt_at)"
+        " SELECT 'msg_' || left(md5(u.endpoint_id || ':' || ev.id), 26), ev.org_id, u.endpoint_id, ev.id, ev.type,"
+        "  ev.subject, u.seq, now()"
+        " FROM unnest($6::text[], $7::int[], $8::bigint[]) AS u(endpoint_id, i, seq)"
+        " JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[])"
+        "  WITH ORDINALITY AS ev(id, org_id, type, subject, n) ON ev.n = u.i"
+        " ON CONFLICT (endpoint_id, event_id) DO NOTHING",
+        [unique[i].id for i in used], [unique[i].org_id for i in used], [unique[i].type for i in used],
+        [unique[i].subject for i in used], [unique[i].payload for i in used],
+        [r[0] for r in rows], [position[r[1]] for r in rows], [r[2] for r in rows])
+    return len(rows)
 
 
 async def take_sequence(conn: asyncpg.Connection, endpoint_id: str) -> int:

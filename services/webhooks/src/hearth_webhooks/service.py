@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from hearth_contracts.envelope import Envelope, EventData, to_cloudevent_bytes
+from hearth_contracts.envelope import EventData, to_cloudevent_bytes
 from hearth_kit.auth import Principal
 from hearth_kit.db import Database
 from hearth_kit.ids import looks_like, new_id
@@ -141,14 +141,6 @@ async def send_test(db: Database, *, principal: Principal, endpoint_id: str) -> 
                                            event_type=EndpointPinged.event_type, subject=endpoint_id,
                                            rows=[(delivery_id, endpoint_id, sequence)])
         return await _delivery_doc(conn, delivery_id)
-
-
-# --- fan-out (consumer) ---------------------------------------------------------------------------------
-
-async def fan_out(conn: asyncpg.Connection, *, envelope: Envelope, payload: bytes) -> int:
-    """Queue one delivery of this event per subscribed endpoint of its org (RLS scopes to that org)."""
-    return await repository.fan_out(conn, event_id=envelope.id, org_id=envelope.orgid, event_type=envelope.type,
-                                    subject=envelope.subject, payload=payload)
 
 
 # --- delivery log, retry, replay -------------------------------------------------------------------------

@@ -35,7 +35,6 @@ def settings_env(*, allowlist: list[str] | None = None, **overrides: str) -> dic
         "HEARTH_WEBHOOKS_REQUEST_TIMEOUT_SECONDS": "3",
         "HEARTH_WEBHOOKS_SECRET_ENCRYPTION_KEYS": json.dumps([TEST_FERNET_KEY]),
         "HEARTH_WEBHOOKS_CONSUMER_MAX_ATTEMPTS": "3",
-        "HEARTH_WEBHOOKS_CONSUMERS_PER_TOPIC": "1",
     }
     env.update(overrides)
     return env

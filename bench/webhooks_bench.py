@@ -155,7 +155,7 @@ async def run(bench: Bench, args: argparse.Namespace) -> None:
     paths = [f"/through{i}" for i in range(args.endpoints)]
     for p in paths:
         await bench.endpoint(org, p, max_concurrency=64)
-    started = time.time()
+    started, cpu_started = time.time(), time.process_time()
     await bench.produce(org, args.events)
     produced = time.time()
     stats = await bench.wait_count(paths, args.events)
@@ -164,7 +164,12 @@ async def run(bench: Bench, args: argparse.Namespace) -> None:
     last = max(stats[p]["last"] for p in paths)
     print(f"throughput: {args.events} events x {args.endpoints} endpoints = {total} deliveries in "
           f"{last - started:.1f} s from the first produce ({args.events / (produced - started):.0f} events/s produced)")
-    print(f"  deliveries/s (first → last arrival): {total / max(last - first, 1e-9):.0f}")
+    cpu = time.process_time() - cpu_started
+    print(f"  deliveries/s (first → last arrival): {total / max(last - first, 1e-9):.0f}"
+          f"  (load average {os.getloadavg()[0]:.1f})")
+    # Load distorts the rate, much less the CPU spent: this process is the service plus the producer.
+    print(f"  CPU of the service process: {cpu * 1000 / max(total, 1):.2f} ms per delivery"
+          f" ({total / max(cpu, 1e-9):.0f} deliveries per CPU-second)")
 
     # 2. latency at a steady, moderate rate
     org = new_id("org")
@@ -173,7 +178,8 @@ async def run(bench: Bench, args: argparse.Namespace) -> None:
     stats = await bench.wait_count(["/latency"], args.latency_events)
     lat = [x * 1000 for x in stats.get("/latency", {}).get("latencies", [])] or [float("nan")]
     print(f"latency produced → first attempt ({len(lat)} events at {args.latency_rate:.0f}/s): "
-          f"p50 {pct(lat, 50):.0f} ms, p99 {pct(lat, 99):.0f} ms, max {max(lat):.0f} ms")
+          f"p50 {pct(lat, 50):.0f} ms, p99 {pct(lat, 99):.0f} ms, max {max(lat):.0f} ms"
+          f"  (load average {os.getloadavg()[0]:.1f})")
 
     # 3. isolation: an endpoint answering in 10 s beside a fast one, versus the fast one alone
     rates = {}
@@ -188,7 +194,7 @@ async def run(bench: Bench, args: argparse.Namespace) -> None:
         stats = await bench.wait_count([fast], args.isolation_events)
         got = stats.get(fast, {"count": 0, "last": t0 + 1})
         rates[label] = got["count"] / max(got["last"] - t0, 1e-9)
-        print(f"fast endpoint {label}: {rates[label]:.0f} deliveries/s")
+        print(f"fast endpoint {label}: {rates[label]:.0f} deliveries/s  (load average {os.getloadavg()[0]:.1f})")
     print(f"  ratio (beside slow ÷ alone): {rates['beside a 10 s endpoint'] / max(rates['alone'], 1e-9):.2f}")
 
 

@@ -21,8 +21,8 @@ from hearth_contracts.webhooks import WebhookEndpointDisabled
 from hearth_kit.db import Database
 from hearth_kit.ids import new_id
 from hearth_kit.logging import get_logger
-from hearth_kit.outbox import append
 from hearth_kit.sealing import Sealer
+from hearth_kit.tx import Tx
 from prometheus_client import Counter, Histogram
 
 from hearth_webhooks import domain, repository
@@ -35,7 +35,6 @@ log = get_logger(__name__)
 
 ATTEMPTS = Counter("hearth_webhook_attempts_total", "Delivery attempts by outcome", ["outcome"])
 ATTEMPT_SECONDS = Histogram("hearth_webhook_attempt_seconds", "Duration of delivery attempts")
-SOURCE = "hearth/webhooks"
 
 
 class TokenBucket:
@@ -273,20 +272,20 @@ class Dispatcher:
                 disabled += await repository.disable_endpoints(
                     conn, endpoint_ids=sorted(failing), reason="failing",
                     failing_for_seconds=self._settings.disable_after_seconds)
+            tx = Tx(conn=conn, org_id="", source=self._settings.source)  # cross-org: each event names its org
             for endpoint in disabled:
-                await _announce_disabled(conn, endpoint, reason="gone" if endpoint["id"] in gone else "failing")
+                await _announce_disabled(tx, endpoint, reason="gone" if endpoint["id"] in gone else "failing")
         loop = asyncio.get_running_loop()
         for retry_in in {a.retry_in for a in rows if a.retry_in is not None and a.retry_in < 60}:
             loop.call_later(retry_in, self._wake.set)
 
 
-async def _announce_disabled(conn: asyncpg.Connection, endpoint: asyncpg.Record, *, reason: str) -> None:
+async def _announce_disabled(tx: Tx, endpoint: asyncpg.Record, *, reason: str) -> None:
     log.warning("webhook endpoint disabled", endpoint_id=endpoint["id"], reason=reason)
-    await append(conn, source=SOURCE, subject=endpoint["id"], org_id=endpoint["org_id"],
-                 data=WebhookEndpointDisabled(endpoint_id=endpoint["id"], org_id=endpoint["org_id"],
-                                              url=endpoint["url"], reason=reason,
-                                              failing_since=endpoint["failing_since"],
-                                              disabled_at=endpoint["updated_at"]))
+    await tx.for_org(endpoint["org_id"]).emit(
+        WebhookEndpointDisabled(endpoint_id=endpoint["id"], org_id=endpoint["org_id"], url=endpoint["url"],
+                                reason=reason, failing_since=endpoint["failing_since"],
+                                disabled_at=endpoint["updated_at"]), subject=endpoint["id"])
 
 
 async def delivery_job(runtime: WebhooksRuntime) -> None:

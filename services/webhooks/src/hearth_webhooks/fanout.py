@@ -77,8 +77,8 @@ async def _consume(runtime: WebhooksRuntime, topic: Topic, dead_letters: DeadLet
         except KafkaError as exc:
             log.warning("fan-out consumer failed; restarting", topic=topic.name, error=repr(exc))
         finally:
-            with contextlib.suppress(Exception):
-                await consumer.stop()
+            with contextlib.suppress(Exception):  # (bounded: a stopping service must not hang on a rebalance)
+                await asyncio.wait_for(consumer.stop(), timeout=10)
         await asyncio.sleep(delay)
         delay = min(delay * 2, 10)
 

@@ -48,6 +48,9 @@ class Settings(ServiceSettings):
     max_in_flight: int = Field(default=512, ge=1, le=10_000)
     claim_batch: int = Field(default=500, ge=1, le=10_000)
     poll_seconds: float = Field(default=0.25, gt=0)
+    # The delivery log (attempts, finished deliveries, their events) is kept this long, then pruned.
+    delivery_retention_days: int = Field(default=30, ge=1, le=3650)
+    retention_interval_seconds: float = Field(default=3600.0, gt=0)
     # Networks the operator trusts despite being private/loopback/... (CIDRs), e.g. ["127.0.0.0/8"] in tests.
     ssrf_allowlist: list[str] = Field(default_factory=list)
     # http:// endpoints are accepted only when this is on (dev/test); prod needs https.

@@ -3,15 +3,15 @@
 Any number of replicas may run this. A delivery is claimed by moving its `next_attempt_at` past a lease
 (rows chosen with FOR UPDATE SKIP LOCKED, so two workers never take the same one); the outcome is written
 in batches. A worker killed mid-delivery leaves the row due again once the lease passes, and the next
-attempt carries the same webhook-id. Limits (concurrency, rate) are per endpoint and per replica, and an
-endpoint at its limit is left out of the claim entirely, so a slow partner only ever holds its own slots.
+attempt carries the same webhook-id. Limits (concurrency, rate) are per endpoint and hold across replicas
+(counted in Postgres when claiming), and an endpoint at its limit is left out of the claim entirely, so a
+slow partner only ever holds its own slots.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,30 +37,6 @@ ATTEMPTS = Counter("hearth_webhook_attempts_total", "Delivery attempts by outcom
 ATTEMPT_SECONDS = Histogram("hearth_webhook_attempt_seconds", "Duration of delivery attempts")
 
 
-class TokenBucket:
-    """`rate` tokens a second, bursts of up to one second's worth."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.tokens = max(rate, 1.0)
-        self._at = time.monotonic()
-
-    def refill(self) -> float:
-        now = time.monotonic()
-        self.tokens = min(max(self.rate, 1.0), self.tokens + (now - self._at) * self.rate)
-        self._at = now
-        return self.tokens
-
-    def take(self) -> bool:
-        if self.refill() >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
-
-    def seconds_to_next(self) -> float:
-        return max(0.0, (1.0 - self.refill()) / self.rate)
-
-
 @dataclass
 class _Claimed:
     row: asyncpg.Record
@@ -78,10 +54,7 @@ class Dispatcher:
         self._sender = Sender(allowlist=self._allowlist, timeout_seconds=settings.request_timeout_seconds,
                               max_connections=settings.max_in_flight)
         self._wake = asyncio.Event()
-        self._in_flight: dict[str, int] = defaultdict(int)
         self._claimed: dict[str, asyncio.Task[None]] = {}
-        self._buckets: dict[str, TokenBucket] = {}
-        self._caps: dict[str, int] = {}  # endpoints' max_concurrency as last seen
         self._results: asyncio.Queue[tuple[asyncpg.Record, AttemptResult]] = asyncio.Queue()
         self._secrets: dict[str, str] = {}
         self._listener: asyncpg.Connection | None = None
@@ -135,52 +108,48 @@ class Dispatcher:
 
     # --- claiming ---------------------------------------------------------------------------------------
 
-    def _capacity(self, endpoint_id: str, max_concurrency: int | None) -> int:
-        return (max_concurrency or self._settings.default_max_concurrency) - self._in_flight[endpoint_id]
-
     async def _claim_and_send(self) -> bool:
-        """Claim what may be sent now; True when the claim was cut by the batch size (more may be due)."""
+        """Claim what may be sent now; True when the claim was cut by the batch size (more may be due).
+
+        Room per endpoint (concurrency, rate) is counted in Postgres under a lock on the endpoint's pacing
+        row, so the limits hold across replicas; this replica adds only its own total (`max_in_flight`).
+        """
         free = self._settings.max_in_flight - len(self._claimed)
         if free <= 0:
             return False
-        skip = [e for e, b in self._buckets.items() if b.refill() < 1.0]
-        default_cap = self._settings.default_max_concurrency
-        skip += [e for e, n in self._in_flight.items() if n >= self._caps.get(e, default_cap)]
         limit = min(self._settings.claim_batch, free)
+        default_cap = self._settings.default_max_concurrency
+        rate_bound = False
         async with self._db.system_transaction() as conn:
-            candidates = await repository.due_candidates(conn, skip_endpoints=skip, per_endpoint=min(limit, 100),
-                                                         limit=limit)
+            candidates = await repository.due_candidates(conn, per_endpoint=min(limit, 100), limit=limit,
+                                                         default_concurrency=default_cap)
+            if not candidates:
+                return False
+            rooms = {r.endpoint_id: r for r in await repository.lock_room(
+                conn, sorted({c.endpoint_id for c in candidates}), default_concurrency=default_cap)}
             picked: list[str] = []
             taken: dict[str, int] = defaultdict(int)
             for c in candidates:
-                self._caps[c.endpoint_id] = c.max_concurrency or self._settings.default_max_concurrency
-                if taken[c.endpoint_id] >= self._capacity(c.endpoint_id, c.max_concurrency):
-                    continue
-                if c.rate_limit is not None and not self._bucket(c.endpoint_id, c.rate_limit).take():
+                room = rooms.get(c.endpoint_id)
+                if room is None or taken[c.endpoint_id] >= room.slots:
+                    continue  # another replica is claiming for it right now, or it is full
+                if room.rate_left is not None and taken[c.endpoint_id] >= room.rate_left:
+                    rate_bound = True
                     continue
                 taken[c.endpoint_id] += 1
                 picked.append(c.delivery_id)
             rows = await repository.claim(conn, delivery_ids=picked, lease_seconds=self._settings.lease_seconds) \
                 if picked else []
+            started: dict[str, int] = defaultdict(int)
+            for row in rows:
+                if rooms[row["endpoint_id"]].rate_left is not None:
+                    started[row["endpoint_id"]] += 1
+            await repository.spend_rate(conn, started, {e for e in started if not rooms[e].window_open})
         for row in rows:
-            self._in_flight[row["endpoint_id"]] += 1
             self._claimed[row["id"]] = asyncio.create_task(self._deliver(row))
-        self._schedule_rate_wakeups(candidates, picked)
+        if rate_bound:  # rows left behind by a rate window are due again when the next window opens
+            asyncio.get_running_loop().call_later(0.2, self._wake.set)
         return len(candidates) >= limit and len(rows) > 0
-
-    def _bucket(self, endpoint_id: str, rate: int) -> TokenBucket:
-        bucket = self._buckets.get(endpoint_id)
-        if bucket is None or bucket.rate != rate:
-            bucket = self._buckets[endpoint_id] = TokenBucket(rate)
-        return bucket
-
-    def _schedule_rate_wakeups(self, candidates: list[repository.Candidate], picked: list[str]) -> None:
-        """Rate-limited rows left behind are due again when their bucket refills, not at the next poll."""
-        chosen = set(picked)
-        waits = [self._buckets[c.endpoint_id].seconds_to_next() for c in candidates
-                 if c.delivery_id not in chosen and c.endpoint_id in self._buckets]
-        if waits:
-            asyncio.get_running_loop().call_later(min(waits), self._wake.set)
 
     # --- sending ----------------------------------------------------------------------------------------
 
@@ -206,9 +175,6 @@ class Dispatcher:
         except Exception:
             log.exception("delivery attempt crashed; it is retried after its lease", delivery_id=row["id"])
         finally:
-            self._in_flight[row["endpoint_id"]] -= 1
-            if self._in_flight[row["endpoint_id"]] <= 0:
-                del self._in_flight[row["endpoint_id"]]
             self._claimed.pop(row["id"], None)
             self._wake.set()
 

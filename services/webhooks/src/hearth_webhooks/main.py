@@ -13,6 +13,7 @@ from hearth_webhooks.api import router
 from hearth_webhooks.config import Settings
 from hearth_webhooks.dispatcher import delivery_job
 from hearth_webhooks.fanout import fanout_job
+from hearth_webhooks.retention import retention_job
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -21,7 +22,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     """The ASGI app (used by uvicorn and by tests)."""
     settings = settings or Settings()
     return create_service(
-        settings=settings, migrations_dir=MIGRATIONS, routers=[router], jobs=[fanout_job, delivery_job],
+        settings=settings, migrations_dir=MIGRATIONS, routers=[router], jobs=[fanout_job, delivery_job, retention_job],
         state=Sealer(settings.secret_encryption_keys, setting="HEARTH_WEBHOOKS_SECRET_ENCRYPTION_KEYS"),
         admin_database_url=os.environ.get("HEARTH_ADMIN_DATABASE_URL"),
     )

@@ -27,8 +27,10 @@ async def insert_endpoint(conn: asyncpg.Connection, *, endpoint_id: str, org_id:
                           event_types: list[str], ordered: bool, rate_limit: int | None,
                           max_concurrency: int | None, sealed_secret: str) -> asyncpg.Record:
     row = await conn.fetchrow(
-        "INSERT INTO endpoints (id, org_id, url, description, event_types, ordered, rate_limit, max_concurrency,"
-        " secret) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING " + ENDPOINT_COLUMNS,
+        "WITH created AS (INSERT INTO endpoints (id, org_id, url, description, event_types, ordered, rate_limit,"
+        " max_concurrency, secret) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *),"
+        " paced AS (INSERT INTO endpoint_pacing (endpoint_id, org_id) SELECT id, org_id FROM created)"
+        " SELECT " + ENDPOINT_COLUMNS + " FROM created",
         endpoint_id, org_id, url, description, event_types, ordered, rate_limit, max_concurrency, sealed_secret)
     assert row is not None
     return row
@@ -232,31 +234,84 @@ async def notify_dispatcher(conn: asyncpg.Connection) -> None:
 class Candidate:
     delivery_id: str
     endpoint_id: str
-    max_concurrency: int | None
-    rate_limit: int | None
 
 
-async def due_candidates(conn: asyncpg.Connection, *, skip_endpoints: list[str], per_endpoint: int,
-                         limit: int) -> list[Candidate]:
-    """Due deliveries of enabled endpoints, oldest first, at most `per_endpoint` each.
+async def due_candidates(conn: asyncpg.Connection, *, per_endpoint: int, limit: int,
+                         default_concurrency: int) -> list[Candidate]:
+    """Due deliveries of enabled endpoints with room, oldest first, at most `per_endpoint` each.
 
-    Endpoints without a free slot are skipped, and each endpoint contributes at most `per_endpoint` rows
-    (an index probe each, not a sort of the whole backlog), so a slow endpoint's backlog never crowds out
-    another endpoint's rows. On an ordered endpoint a delivery waits while an earlier one of the same
-    subject is still pending (only that subject is held back).
+    Room is counted here, in Postgres, so it holds across replicas: an endpoint's in-flight deliveries
+    (claimed by any replica, lease not over) against its concurrency cap, and its current one-second rate
+    window against its rate limit. An endpoint without room contributes no rows, and each endpoint at most
+    `per_endpoint` (an index probe each, not a sort of the whole backlog), so a slow endpoint's backlog
+    never crowds out another endpoint's rows. On an ordered endpoint a delivery waits while an earlier one
+    of the same subject is still pending (only that subject is held back).
     """
     rows = await fetch_many(
         conn,
-        "SELECT c.id, e.id AS endpoint_id, e.max_concurrency, e.rate_limit FROM endpoints e"
+        "SELECT c.id, e.id AS endpoint_id FROM endpoints e"
+        " JOIN endpoint_pacing p ON p.endpoint_id = e.id"
+        " CROSS JOIN LATERAL (SELECT count(*) AS n FROM deliveries f"
+        "  WHERE f.endpoint_id = e.id AND f.claimed_until > now()) busy"
         " CROSS JOIN LATERAL (SELECT d.id, d.next_attempt_at FROM deliveries d"
         "  WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()"
-        "  AND (NOT e.ordered OR NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.endpoint_id = d.endpoint_id"
-        "   AND p.subject = d.subject AND p.status = 'pending' AND p.sequence < d.sequence))"
-        "  ORDER BY d.next_attempt_at, d.sequence LIMIT $2) c"
-        " WHERE e.status = 'enabled' AND NOT (e.id = ANY($1::text[]))"
-        " ORDER BY c.next_attempt_at LIMIT $3",
-        skip_endpoints, per_endpoint, limit)
-    return [Candidate(r["id"], r["endpoint_id"], r["max_concurrency"], r["rate_limit"]) for r in rows]
+        "  AND (NOT e.ordered OR NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.endpoint_id = d.endpoint_id"
+        "   AND o.subject = d.subject AND o.status = 'pending' AND o.sequence < d.sequence))"
+        "  ORDER BY d.next_attempt_at, d.sequence"
+        "  LIMIT greatest(0, least($1, coalesce(e.max_concurrency, $3) - busy.n))) c"
+        " WHERE e.status = 'enabled'"
+        "  AND (e.rate_limit IS NULL OR p.window_started_at <= clock_timestamp() - interval '1 second'"
+        "   OR p.window_count < e.rate_limit)"
+        " ORDER BY c.next_attempt_at LIMIT $2",
+        per_endpoint, limit, default_concurrency)
+    return [Candidate(r["id"], r["endpoint_id"]) for r in rows]
+
+
+@dataclass(frozen=True)
+class Room:
+    """What an endpoint may still start now: free slots and what is left of its rate window."""
+
+    endpoint_id: str
+    slots: int
+    rate_left: int | None  # None: no rate limit
+    window_open: bool  # the current window is still running (else a new one starts with this claim)
+
+
+async def lock_room(conn: asyncpg.Connection, endpoint_ids: list[str], *, default_concurrency: int) -> list[Room]:
+    """Lock the endpoints' pacing rows (skipping those another replica is claiming for right now), then
+    count their room afresh: counted after the lock, so nothing another replica committed is missed."""
+    locked = [r["endpoint_id"] for r in await fetch_many(
+        conn, "SELECT endpoint_id FROM endpoint_pacing WHERE endpoint_id = ANY($1::text[])"
+        " ORDER BY endpoint_id FOR UPDATE SKIP LOCKED", endpoint_ids)]
+    if not locked:
+        return []
+    rows = await fetch_many(
+        conn,
+        "SELECT e.id, coalesce(e.max_concurrency, $2) - (SELECT count(*) FROM deliveries f"
+        "  WHERE f.endpoint_id = e.id AND f.claimed_until > now()) AS slots,"
+        " p.window_started_at > clock_timestamp() - interval '1 second' AS window_open,"
+        " e.rate_limit - CASE WHEN p.window_started_at > clock_timestamp() - interval '1 second'"
+        "  THEN p.window_count ELSE 0 END AS rate_left"
+        " FROM endpoints e JOIN endpoint_pacing p ON p.endpoint_id = e.id WHERE e.id = ANY($1::text[])",
+        locked, default_concurrency)
+    return [Room(r["id"], int(r["slots"]), None if r["rate_left"] is None else int(r["rate_left"]),
+                 bool(r["window_open"])) for r in rows]
+
+
+async def spend_rate(conn: asyncpg.Connection, started: dict[str, int], opening: set[str]) -> None:
+    """Count what was just claimed against each rate-limited endpoint's window (a new one where it lapsed).
+
+    Windows are read on the clock, not at the transaction's start: a slow claim must not start its window
+    in the past (the next one would then open early)."""
+    if not started:
+        return
+    ids = sorted(started)
+    await conn.execute(
+        "UPDATE endpoint_pacing p SET"
+        " window_started_at = CASE WHEN u.fresh THEN clock_timestamp() ELSE p.window_started_at END,"
+        " window_count = CASE WHEN u.fresh THEN u.n ELSE p.window_count + u.n END"
+        " FROM unnest($1::text[], $2::int[], $3::bool[]) AS u(id, n, fresh) WHERE p.endpoint_id = u.id",
+        ids, [started[i] for i in ids], [i in opening for i in ids])
 
 
 async def claim(conn: asyncpg.Connection, *, delivery_ids: list[str], lease_seconds: float) -> list[asyncpg.Record]:
@@ -264,7 +319,8 @@ async def claim(conn: asyncpg.Connection, *, delivery_ids: list[str], lease_seco
     return await fetch_many(
         conn,
         "WITH claimed AS ("
-        " UPDATE deliveries SET next_attempt_at = now() + make_interval(secs => $2)"
+        " UPDATE deliveries SET next_attempt_at = now() + make_interval(secs => $2),"
+        "  claimed_until = now() + make_interval(secs => $2)"
         " WHERE id IN (SELECT id FROM deliveries WHERE id = ANY($1::text[]) AND status = 'pending'"
         "  AND next_attempt_at <= now() FOR UPDATE SKIP LOCKED)"
         " RETURNING id, org_id, endpoint_id, event_id, event_type, sequence, failures)"
@@ -276,8 +332,8 @@ async def claim(conn: asyncpg.Connection, *, delivery_ids: list[str], lease_seco
 
 async def release(conn: asyncpg.Connection, delivery_ids: list[str]) -> None:
     """Claimed deliveries a stopping worker did not finish: due again at once."""
-    await conn.execute("UPDATE deliveries SET next_attempt_at = now() WHERE id = ANY($1::text[])"
-                       " AND status = 'pending'", delivery_ids)
+    await conn.execute("UPDATE deliveries SET next_attempt_at = now(), claimed_until = NULL"
+                       " WHERE id = ANY($1::text[]) AND status = 'pending'", delivery_ids)
 
 
 @dataclass(frozen=True)
@@ -316,7 +372,8 @@ async def record_attempts(conn: asyncpg.Connection, rows: Sequence[AttemptRow]) 
         "UPDATE deliveries d SET status = u.out, attempts = d.attempts + 1, last_status_code = u.code,"
         " failures = CASE WHEN u.out = 'succeeded' THEN 0 ELSE d.failures + 1 END,"
         " next_attempt_at = CASE WHEN u.out = 'pending' THEN now() + make_interval(secs => u.retry) END,"
-        " updated_at = now() FROM " + unnest + " WHERE d.id = u.did AND d.status = 'pending'", *args)
+        " claimed_until = NULL, updated_at = now()"
+        " FROM " + unnest + " WHERE d.id = u.did AND d.status = 'pending'", *args)
 
 
 async def mark_endpoint_health(conn: asyncpg.Connection, *, healthy: list[str], failing: list[str],

@@ -76,8 +76,8 @@ class Dispatcher:
                 if not full:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._settings.poll_seconds)
-                    # let a few completions and notifications gather, so one claim serves them all
-                    await asyncio.sleep(0.003)
+                    # let completions and notifications gather, so one claim (five statements) serves them all
+                    await asyncio.sleep(0.01)
         finally:
             await self._stop(writer)
 
@@ -184,6 +184,7 @@ class Dispatcher:
         """Write outcomes in batches: whatever accumulated while the previous batch was being written."""
         while True:
             batch = [await self._results.get()]
+            await asyncio.sleep(0.01)  # a few more outcomes per transaction; nobody waits on this write
             while len(batch) < 2000 and not self._results.empty():
                 batch.append(self._results.get_nowait())
             delay = 0.2

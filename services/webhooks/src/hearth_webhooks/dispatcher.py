@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -35,12 +34,6 @@ log = get_logger(__name__)
 
 ATTEMPTS = Counter("hearth_webhook_attempts_total", "Delivery attempts by outcome", ["outcome"])
 ATTEMPT_SECONDS = Histogram("hearth_webhook_attempt_seconds", "Duration of delivery attempts")
-
-
-@dataclass
-class _Claimed:
-    row: asyncpg.Record
-    result: AttemptResult | None = None
 
 
 class Dispatcher:

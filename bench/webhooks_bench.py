@@ -128,7 +128,7 @@ async def main(args: argparse.Namespace) -> None:
     schema = unique_schema("webhooks_bench")
     env = {"HEARTH_WEBHOOKS_SSRF_ALLOWLIST": '["127.0.0.0/8"]', "HEARTH_WEBHOOKS_POLL_SECONDS": "0.1",
            "HEARTH_WEBHOOKS_DB_POOL_MAX": "20", "HEARTH_WEBHOOKS_LOG_LEVEL": "WARNING",
-           "HEARTH_WEBHOOKS_MAX_IN_FLIGHT": "512"}
+           "HEARTH_WEBHOOKS_MAX_IN_FLIGHT": "512", "HEARTH_WEBHOOKS_FANOUT_START": "latest"}
     try:
         await _wait_up(f"http://127.0.0.1:{port}/stats")
         os.environ.update(env)
@@ -136,6 +136,8 @@ async def main(args: argparse.Namespace) -> None:
 
         async with service_harness(infra, schema=schema, prefix="HEARTH_WEBHOOKS_", build_app=build_app,
                                    monkeypatch_env=lambda k, v: os.environ.__setitem__(k, v)) as hooks:
+            # a fresh group starts at the end of the topics (not their history) once it has its positions
+            await asyncio.wait_for(hooks.app.state.runtime.state.fanout_ready.wait(), timeout=120)
             bench = Bench(hooks, infra, f"http://127.0.0.1:{port}")
             await bench.producer.start()
             try:

@@ -47,7 +47,7 @@ async def create_webhook_endpoint(body: EndpointIn, call: Writer, runtime: Webho
     """Create an endpoint; the answer carries its signing secret, shown this once (an Idempotency-Key
     replay answers `secret: null`)."""
     await _check_url(runtime, body.url)
-    return await call.create_once(body, lambda tx: service.create_endpoint(tx, body, box=runtime.state),
+    return await call.create_once(body, lambda tx: service.create_endpoint(tx, body, box=runtime.state.sealer),
                                   resource=ENDPOINT)
 
 
@@ -84,7 +84,7 @@ async def delete_webhook_endpoint(endpoint_id: str, call: Writer) -> Response:
 async def rotate_webhook_endpoint_secret(endpoint_id: str, call: Writer, runtime: WebhooksDeps) -> JSONResponse:
     """A new secret, shown once; the old one keeps signing beside it for 24 hours (two signatures sent)."""
     doc = await call.write(lambda tx: service.rotate_secret(
-        tx, endpoint_id, box=runtime.state, overlap_seconds=runtime.settings.rotation_overlap_seconds))
+        tx, endpoint_id, box=runtime.state.sealer, overlap_seconds=runtime.settings.rotation_overlap_seconds))
     return single(doc)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Literal
 
 from cryptography.fernet import Fernet
 from hearth_kit.settings import ServiceSettings
@@ -31,6 +32,9 @@ class Settings(ServiceSettings):
     # fetch waiting for records (a batch is whatever has arrived; nothing waits to fill one).
     fanout_max_records: int = Field(default=2000, ge=1, le=50_000)
     fanout_wait_ms: int = Field(default=100, ge=1, le=5000)
+    # Where a new consumer group starts: `earliest` in production (nothing is missed); tests and benchmarks
+    # with a fresh schema use `latest` (and wait for the positions) instead of reading the topics' history.
+    fanout_start: Literal["earliest", "latest"] = "earliest"
 
     # Delivery
     retry_schedule: list[float] = Field(default_factory=lambda: list(SVIX_RETRY_SCHEDULE))

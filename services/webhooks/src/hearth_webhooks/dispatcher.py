@@ -250,4 +250,4 @@ async def _announce_disabled(tx: Tx, endpoint: asyncpg.Record, *, reason: str) -
 
 async def delivery_job(runtime: WebhooksRuntime) -> None:
     """Background job: this replica's dispatcher."""
-    await Dispatcher(runtime.db, runtime.settings, runtime.state).run()
+    await Dispatcher(runtime.db, runtime.settings, runtime.state.sealer).run()

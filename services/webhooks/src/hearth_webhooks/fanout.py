@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -48,14 +48,23 @@ async def fanout_job(runtime: WebhooksRuntime) -> None:
     settings = runtime.settings
     dead_letters = DeadLetters(settings.kafka_bootstrap, client_id=f"hearth-{settings.service_name}",
                                max_attempts=settings.consumer_max_attempts)
+    topics = consumed_topics()
+    positioned: set[str] = set()
+
+    def ready(topic: str) -> None:
+        positioned.add(topic)
+        if len(positioned) == len(topics):
+            runtime.state.fanout_ready.set()
+
     try:
-        await asyncio.gather(*(_consume(runtime, topic, dead_letters) for topic in consumed_topics()))
+        await asyncio.gather(*(_consume(runtime, topic, dead_letters, ready) for topic in topics))
     finally:
         with contextlib.suppress(Exception):
             await dead_letters.stop()
 
 
-async def _consume(runtime: WebhooksRuntime, topic: Topic, dead_letters: DeadLetters) -> None:
+async def _consume(runtime: WebhooksRuntime, topic: Topic, dead_letters: DeadLetters,
+                   ready: Callable[[str], None]) -> None:
     settings = runtime.settings
     delay = 0.5
     while True:  # Kafka down at start (or a consumer failing later): try again, HTTP keeps serving
@@ -63,9 +72,12 @@ async def _consume(runtime: WebhooksRuntime, topic: Topic, dead_letters: DeadLet
             topic.name, bootstrap_servers=settings.kafka_bootstrap,
             # The schema names the group, so two deployments (or test schemas) never share offsets.
             group_id=f"{settings.db_schema}-{topic.name}", client_id=f"hearth-{settings.service_name}-fanout",
-            enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=settings.fanout_wait_ms)
+            enable_auto_commit=False, auto_offset_reset=settings.fanout_start,
+            fetch_max_wait_ms=settings.fanout_wait_ms)
         try:
             await consumer.start()
+            await _positioned(consumer)
+            ready(topic.name)
             delay = 0.5
             while True:
                 fetched = await consumer.getmany(timeout_ms=1000, max_records=settings.fanout_max_records)
@@ -81,6 +93,17 @@ async def _consume(runtime: WebhooksRuntime, topic: Topic, dead_letters: DeadLet
                 await asyncio.wait_for(consumer.stop(), timeout=10)
         await asyncio.sleep(delay)
         delay = min(delay * 2, 10)
+
+
+async def _positioned(consumer: AIOKafkaConsumer, *, wait_seconds: float = 10) -> None:
+    """Join the group and resolve the start positions. (Another replica may hold every partition: then
+    there is nothing to position after a while.)"""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    while not consumer.assignment() and loop.time() < deadline:  # noqa: ASYNC110 (aiokafka joins in the background)
+        await asyncio.sleep(0.05)
+    for tp in consumer.assignment():
+        await consumer.position(tp)
 
 
 async def fan_out_records(db: Database, records: Sequence[Any], dead_letters: DeadLetters) -> None:

@@ -14,6 +14,7 @@ from hearth_webhooks.config import Settings
 from hearth_webhooks.dispatcher import delivery_job
 from hearth_webhooks.fanout import fanout_job
 from hearth_webhooks.retention import retention_job
+from hearth_webhooks.runtime import WebhooksState
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -23,7 +24,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     return create_service(
         settings=settings, migrations_dir=MIGRATIONS, routers=[router], jobs=[fanout_job, delivery_job, retention_job],
-        state=Sealer(settings.secret_encryption_keys, setting="HEARTH_WEBHOOKS_SECRET_ENCRYPTION_KEYS"),
+        state=WebhooksState(Sealer(settings.secret_encryption_keys, setting="HEARTH_WEBHOOKS_SECRET_ENCRYPTION_KEYS")),
         admin_database_url=os.environ.get("HEARTH_ADMIN_DATABASE_URL"),
     )
 

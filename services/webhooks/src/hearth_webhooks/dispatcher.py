@@ -118,6 +118,9 @@ class Dispatcher:
                                                          default_concurrency=default_cap)
             if not candidates:
                 return False
+            unpaced = sorted({c.endpoint_id for c in candidates if c.unpaced})
+            if unpaced:
+                await repository.add_pacing(conn, unpaced)
             rooms = {r.endpoint_id: r for r in await repository.lock_room(
                 conn, sorted({c.endpoint_id for c in candidates}), default_concurrency=default_cap)}
             picked: list[str] = []

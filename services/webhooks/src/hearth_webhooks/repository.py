@@ -234,6 +234,7 @@ async def notify_dispatcher(conn: asyncpg.Connection) -> None:
 class Candidate:
     delivery_id: str
     endpoint_id: str
+    unpaced: bool  # its endpoint has no pacing row yet (one saved by other means than the API)
 
 
 async def due_candidates(conn: asyncpg.Connection, *, per_endpoint: int, limit: int,
@@ -249,8 +250,8 @@ async def due_candidates(conn: asyncpg.Connection, *, per_endpoint: int, limit: 
     """
     rows = await fetch_many(
         conn,
-        "SELECT c.id, e.id AS endpoint_id FROM endpoints e"
-        " JOIN endpoint_pacing p ON p.endpoint_id = e.id"
+        "SELECT c.id, e.id AS endpoint_id, p.endpoint_id IS NULL AS unpaced FROM endpoints e"
+        " LEFT JOIN endpoint_pacing p ON p.endpoint_id = e.id"
         " CROSS JOIN LATERAL (SELECT count(*) AS n FROM deliveries f"
         "  WHERE f.endpoint_id = e.id AND f.claimed_until > now()) busy"
         " CROSS JOIN LATERAL (SELECT d.id, d.next_attempt_at FROM deliveries d"
@@ -260,11 +261,18 @@ async def due_candidates(conn: asyncpg.Connection, *, per_endpoint: int, limit: 
         "  ORDER BY d.next_attempt_at, d.sequence"
         "  LIMIT greatest(0, least($1, coalesce(e.max_concurrency, $3) - busy.n))) c"
         " WHERE e.status = 'enabled'"
-        "  AND (e.rate_limit IS NULL OR p.window_started_at <= clock_timestamp() - interval '1 second'"
+        "  AND (e.rate_limit IS NULL OR p.endpoint_id IS NULL"
+        "   OR p.window_started_at <= clock_timestamp() - interval '1 second'"
         "   OR p.window_count < e.rate_limit)"
         " ORDER BY c.next_attempt_at LIMIT $2",
         per_endpoint, limit, default_concurrency)
-    return [Candidate(r["id"], r["endpoint_id"]) for r in rows]
+    return [Candidate(r["id"], r["endpoint_id"], r["unpaced"]) for r in rows]
+
+
+async def add_pacing(conn: asyncpg.Connection, endpoint_ids: list[str]) -> None:
+    """The pacing rows these endpoints lack (the API creates one with each endpoint)."""
+    await conn.execute("INSERT INTO endpoint_pacing (endpoint_id, org_id) SELECT id, org_id FROM endpoints"
+                       " WHERE id = ANY($1::text[]) ON CONFLICT DO NOTHING", endpoint_ids)
 
 
 @dataclass(frozen=True)

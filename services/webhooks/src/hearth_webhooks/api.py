@@ -1,168 +1,138 @@
-"""Webhooks routes: parse, delegate to the use cases, shape the response."""
+"""Webhooks routes: the access dependency authorizes, the `Call` opens the one transaction, the use case
+does the work (service.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Query, Response
 from fastapi.responses import JSONResponse
-from hearth_kit.api import api_router, problems
-from hearth_kit.auth import CurrentPrincipal, Principal
-from hearth_kit.idempotency import run_idempotent
-from hearth_kit.pagination import Pagination, page_body
-from hearth_kit.problems import Problem
-from hearth_kit.routes import IdempotencyKey
+from hearth_kit.api import Data, Page, api_router, problems
+from hearth_kit.calls import Reader, Writer, single
+from hearth_kit.errors import InvalidInput
+from hearth_kit.pagination import Pagination, page_response
 
 from hearth_webhooks import domain, service
-from hearth_webhooks.runtime import WebhooksDeps, WebhooksRuntime
+from hearth_webhooks.runtime import WebhooksDeps
 from hearth_webhooks.schemas import (
-    DeliveryDoc,
-    DeliveryList,
+    Delivery,
     DeliveryStatus,
     Endpoint,
-    EndpointDoc,
     EndpointIn,
-    EndpointList,
     EndpointPatch,
-    EndpointSecretDoc,
+    EndpointWithSecret,
     EventTypeList,
-    ReplayDoc,
+    Replay,
     ReplayIn,
     to_utc,
 )
 from hearth_webhooks.sender import destination_problem
+from hearth_webhooks.service import ENDPOINT
 
 router = api_router(prefix="/v1/webhooks", tags=["webhooks"])
 
 
-# 401/404/422/429 are documented by the kit's router; these are the problems our own checks add.
-_FORBIDDEN = problems(403)
-
-
-async def _check_url(deps: WebhooksRuntime, url: str) -> None:
+async def _check_url(runtime: WebhooksDeps, url: str) -> None:
     """The URL's shape, then where it leads: private and other special addresses are refused when saved."""
-    settings = deps.settings
+    settings = runtime.settings
     problem = domain.url_problem(url, allow_http=settings.http_allowed) or await destination_problem(
         url, allowlist=domain.parse_networks(settings.ssrf_allowlist))
     if problem:
-        raise Problem(422, problem, slug="invalid-url", errors=[{"field": "url", "message": problem}])
+        raise InvalidInput(problem, code="invalid-url", errors=[{"field": "url", "message": problem}])
 
 
-def _endpoint_json(doc: dict[str, Any]) -> dict[str, Any]:
-    return Endpoint.model_validate(doc).model_dump(mode="json")
+@router.post("/endpoints", status_code=201, response_model=Data[EndpointWithSecret])
+async def create_webhook_endpoint(body: EndpointIn, call: Writer, runtime: WebhooksDeps) -> JSONResponse:
+    """Create an endpoint; the answer carries its signing secret, shown this once (an Idempotency-Key
+    replay answers `secret: null`)."""
+    await _check_url(runtime, body.url)
+    return await call.create_once(body, lambda tx: service.create_endpoint(tx, body, box=runtime.state.sealer),
+                                  resource=ENDPOINT)
 
 
-@router.post("/endpoints", status_code=201, response_model=EndpointSecretDoc, operation_id="createWebhookEndpoint",
-             responses=_FORBIDDEN)
-async def create_endpoint(body: EndpointIn, principal: CurrentPrincipal, deps: WebhooksDeps,
-                          idempotency_key: IdempotencyKey = None) -> JSONResponse:
-    """Create an endpoint; the answer carries its signing secret, shown this once."""
-    principal.require_write()
-    await _check_url(deps, body.url)
-    box = deps.state
-    async with deps.db.transaction(org_id=principal.org_id) as conn:
-
-        async def create() -> tuple[int, Any]:
-            doc = await service.create_endpoint(conn, principal=principal, body=body, box=box)
-            return 201, {"data": _endpoint_json(doc)}
-
-        status, doc = await run_idempotent(conn, org_id=principal.org_id, key=idempotency_key,
-                                           request_body=body.model_dump(mode="json"), create=create)
-    # The stored replay answer never holds the secret: it is read (and unsealed) afresh each time.
-    secret = await service.current_secret(deps.db, principal=principal, endpoint_id=doc["data"]["id"], box=box)
-    return JSONResponse({"data": {**doc["data"], "secret": secret}}, status_code=status,
-                        headers={"Location": f"/v1/webhooks/endpoints/{doc['data']['id']}"})
-
-
-@router.get("/endpoints", response_model=EndpointList, operation_id="listWebhookEndpoints")
-async def list_endpoints(principal: CurrentPrincipal, deps: WebhooksDeps, page: Pagination) -> dict[str, Any]:
+@router.get("/endpoints", response_model=Page[Endpoint])
+async def list_webhook_endpoints(call: Reader, page: Pagination) -> JSONResponse:
     """The org's endpoints, newest first."""
-    items, total = await service.list_endpoints(deps.db, principal=principal, page=page)
-    return page_body(items, total=total, params=page)
+    items, total = await call.read(lambda tx: service.list_endpoints(tx, page=page))
+    return page_response(items, total=total, params=page)
 
 
-@router.get("/endpoints/{endpoint_id}", response_model=EndpointDoc, operation_id="getWebhookEndpoint",
-            )
-async def get_endpoint(endpoint_id: str, principal: CurrentPrincipal, deps: WebhooksDeps) -> dict[str, Any]:
-    """One endpoint (without its secret)."""
-    return {"data": await service.get_endpoint(deps.db, principal=principal, endpoint_id=endpoint_id)}
+@router.get("/endpoints/{endpoint_id}", response_model=Data[Endpoint])
+async def get_webhook_endpoint(endpoint_id: str, call: Reader) -> JSONResponse:
+    """One endpoint (without its secret), with its ETag."""
+    return await call.get(ENDPOINT, endpoint_id)
 
 
-@router.patch("/endpoints/{endpoint_id}", response_model=EndpointDoc, operation_id="updateWebhookEndpoint",
-              responses=_FORBIDDEN)
-async def patch_endpoint(endpoint_id: str, body: EndpointPatch, principal: CurrentPrincipal,
-                         deps: WebhooksDeps) -> dict[str, Any]:
-    """Change an endpoint; `{"status": "enabled"}` turns a disabled one back on."""
-    principal.require_write()
+@router.patch("/endpoints/{endpoint_id}", response_model=Data[Endpoint])
+async def update_webhook_endpoint(endpoint_id: str, body: EndpointPatch, call: Writer,
+                                  runtime: WebhooksDeps) -> JSONResponse:
+    """Change an endpoint (If-Match honoured: 412 when it changed meanwhile); `{"status": "enabled"}` turns
+    a disabled one back on."""
     if body.url is not None:
-        await _check_url(deps, body.url)
-    return {"data": await service.patch_endpoint(deps.db, principal=principal, endpoint_id=endpoint_id, body=body)}
+        await _check_url(runtime, body.url)
+    return await call.update(ENDPOINT, endpoint_id, body)
 
 
-@router.delete("/endpoints/{endpoint_id}", status_code=204, operation_id="deleteWebhookEndpoint",
-               responses=_FORBIDDEN)
-async def delete_endpoint(endpoint_id: str, principal: CurrentPrincipal, deps: WebhooksDeps) -> Response:
-    """Delete an endpoint with its delivery log."""
-    await service.delete_endpoint(deps.db, principal=principal, endpoint_id=endpoint_id)
-    return Response(status_code=204)
+@router.delete("/endpoints/{endpoint_id}", status_code=204)
+async def delete_webhook_endpoint(endpoint_id: str, call: Writer) -> Response:
+    """Delete an endpoint with its delivery log (If-Match honoured)."""
+    return await call.delete(ENDPOINT, endpoint_id, service.remove_endpoint)
 
 
-@router.post("/endpoints/{endpoint_id}/rotate-secret", response_model=EndpointSecretDoc,
-             operation_id="rotateWebhookEndpointSecret", responses=_FORBIDDEN)
-async def rotate_secret(endpoint_id: str, principal: CurrentPrincipal, deps: WebhooksDeps) -> dict[str, Any]:
+@router.post("/endpoints/{endpoint_id}/rotate-secret", response_model=Data[EndpointWithSecret])
+async def rotate_webhook_endpoint_secret(endpoint_id: str, call: Writer, runtime: WebhooksDeps) -> JSONResponse:
     """A new secret, shown once; the old one keeps signing beside it for 24 hours (two signatures sent)."""
-    doc = await service.rotate_secret(deps.db, principal=principal, endpoint_id=endpoint_id, box=deps.state,
-                                      overlap_seconds=deps.settings.rotation_overlap_seconds)
-    return {"data": doc}
+    doc = await call.write(lambda tx: service.rotate_secret(
+        tx, endpoint_id, box=runtime.state.sealer, overlap_seconds=runtime.settings.rotation_overlap_seconds))
+    return single(doc)
 
 
-@router.post("/endpoints/{endpoint_id}/test", status_code=202, response_model=DeliveryDoc,
-             operation_id="testWebhookEndpoint", responses=_FORBIDDEN)
-async def send_test(endpoint_id: str, principal: CurrentPrincipal, deps: WebhooksDeps) -> dict[str, Any]:
+@router.post("/endpoints/{endpoint_id}/test", status_code=202, response_model=Data[Delivery])
+async def test_webhook_endpoint(endpoint_id: str, call: Writer) -> JSONResponse:
     """Queue a ping event (`hearth.webhook_endpoint.ping.v1`) to this endpoint."""
-    return {"data": await service.send_test(deps.db, principal=principal, endpoint_id=endpoint_id)}
+    return JSONResponse({"data": await call.write(lambda tx: service.send_test(tx, endpoint_id))}, status_code=202)
 
 
-@router.get("/endpoints/{endpoint_id}/deliveries", response_model=DeliveryList,
-            operation_id="listWebhookDeliveries")
-async def list_deliveries(
-    endpoint_id: str, principal: CurrentPrincipal, deps: WebhooksDeps, page: Pagination,
+@router.get("/endpoints/{endpoint_id}/deliveries", response_model=Page[Delivery])
+async def list_webhook_deliveries(
+    endpoint_id: str, call: Reader, page: Pagination,
     status: Annotated[DeliveryStatus | None, Query(description="pending, succeeded or failed")] = None,
     event_type: Annotated[str | None, Query(max_length=200, pattern=r"^[a-z0-9_.]+$",
                                             description="Only this event type")] = None,
     since: Annotated[datetime | None, Query(description="Only deliveries queued at or after (RFC 3339)")] = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """An endpoint's deliveries, newest first, each with every attempt (status, latency, 1 KB excerpt)."""
     if since is not None:
         try:
             since = to_utc(since)
         except ValueError as exc:
-            raise Problem(422, "since is out of range", slug="invalid-since",
-                          errors=[{"field": "since", "message": str(exc)}]) from exc
-    items, total = await service.list_deliveries(deps.db, principal=principal, endpoint_id=endpoint_id, page=page,
-                                                 status=status, event_type=event_type, since=since)
-    return page_body(items, total=total, params=page)
+            raise InvalidInput("since is out of range", code="invalid-since",
+                               errors=[{"field": "since", "message": str(exc)}]) from exc
+    items, total = await call.read(lambda tx: service.list_deliveries(
+        tx, endpoint_id, page=page, status=status, event_type=event_type, since=since))
+    return page_response(items, total=total, params=page)
 
 
-@router.post("/deliveries/{delivery_id}/retry", status_code=202, response_model=DeliveryDoc,
-             operation_id="retryWebhookDelivery",
-             responses=problems(403, 409))
-async def retry_delivery(delivery_id: str, principal: CurrentPrincipal, deps: WebhooksDeps) -> dict[str, Any]:
+@router.post("/deliveries/{delivery_id}/retry", status_code=202, response_model=Data[Delivery],
+             responses=problems(409))
+async def retry_webhook_delivery(delivery_id: str, call: Writer) -> JSONResponse:
     """Attempt a finished delivery again now, with the same webhook-id."""
-    return {"data": await service.retry_delivery(deps.db, principal=principal, delivery_id=delivery_id)}
+    return JSONResponse({"data": await call.write(lambda tx: service.retry_delivery(tx, delivery_id))},
+                        status_code=202)
 
 
-@router.post("/endpoints/{endpoint_id}/replay", status_code=202, response_model=ReplayDoc,
-             operation_id="replayWebhookEndpoint", responses=_FORBIDDEN)
-async def replay(endpoint_id: str, body: ReplayIn, principal: CurrentPrincipal, deps: WebhooksDeps) -> dict[str, Any]:
-    """Deliver again everything from a time (`since`) or a sequence number (`from_sequence`) on: no cap,
-    paced by the endpoint's rate limit, each with its original webhook-id and sequence."""
-    return {"data": await service.replay(deps.db, principal=principal, endpoint_id=endpoint_id, body=body)}
+@router.post("/endpoints/{endpoint_id}/replay", status_code=202, response_model=Data[Replay])
+async def replay_webhook_endpoint(endpoint_id: str, body: ReplayIn, call: Writer) -> JSONResponse:
+    """Deliver again everything already queued for this endpoint from a time (`since`) or a sequence
+    number (`from_sequence`) on: no cap, paced by the endpoint's limits, each with its original
+    webhook-id and sequence."""
+    return JSONResponse({"data": await call.write(lambda tx: service.replay(tx, endpoint_id, body))},
+                        status_code=202)
 
 
-@router.get("/event-types", response_model=EventTypeList, operation_id="listWebhookEventTypes")
-async def event_types(principal: CurrentPrincipal) -> dict[str, Any]:
+@router.get("/event-types", response_model=EventTypeList)
+async def list_webhook_event_types(call: Reader) -> JSONResponse:
     """Every event type an endpoint can subscribe to (patterns such as `hearth.lease.*` also work)."""
-    _caller: Principal = principal
-    return {"data": [{"type": t, "description": d} for t, d in domain.subscribable_types().items()]}
+    del call  # any authenticated caller of an org may read the list
+    return JSONResponse({"data": [{"type": t, "description": d} for t, d in domain.subscribable_types().items()]})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Literal
 
 from cryptography.fernet import Fernet
 from hearth_kit.settings import ServiceSettings
@@ -27,9 +28,13 @@ class Settings(ServiceSettings):
     # new key in front, re-seal, drop the old). Empty: secrets stored in clear (dev only; prod refuses).
     secret_encryption_keys: list[str] = Field(default_factory=list)
 
-    # Members per consumer group in this replica (each takes a share of the topic's partitions, so fan-out
-    # runs that many events at once while keeping per-partition order).
-    consumers_per_topic: int = Field(default=3, ge=1, le=12)
+    # Fan-out: at most this many records per batch (one transaction), and how long the broker may hold a
+    # fetch waiting for records (a batch is whatever has arrived; nothing waits to fill one).
+    fanout_max_records: int = Field(default=2000, ge=1, le=50_000)
+    fanout_wait_ms: int = Field(default=100, ge=1, le=5000)
+    # Where a new consumer group starts: `earliest` in production (nothing is missed); tests and benchmarks
+    # with a fresh schema use `latest` (and wait for the positions) instead of reading the topics' history.
+    fanout_start: Literal["earliest", "latest"] = "earliest"
 
     # Delivery
     retry_schedule: list[float] = Field(default_factory=lambda: list(SVIX_RETRY_SCHEDULE))
@@ -47,6 +52,9 @@ class Settings(ServiceSettings):
     max_in_flight: int = Field(default=512, ge=1, le=10_000)
     claim_batch: int = Field(default=500, ge=1, le=10_000)
     poll_seconds: float = Field(default=0.25, gt=0)
+    # The delivery log (attempts, finished deliveries, their events) is kept this long, then pruned.
+    delivery_retention_days: int = Field(default=30, ge=1, le=3650)
+    retention_interval_seconds: float = Field(default=3600.0, gt=0)
     # Networks the operator trusts despite being private/loopback/... (CIDRs), e.g. ["127.0.0.0/8"] in tests.
     ssrf_allowlist: list[str] = Field(default_factory=list)
     # http:// endpoints are accepted only when this is on (dev/test); prod needs https.

@@ -11,8 +11,10 @@ from hearth_kit.sealing import Sealer
 
 from hearth_webhooks.api import router
 from hearth_webhooks.config import Settings
-from hearth_webhooks.consumers import wire
 from hearth_webhooks.dispatcher import delivery_job
+from hearth_webhooks.fanout import fanout_job
+from hearth_webhooks.retention import retention_job
+from hearth_webhooks.runtime import WebhooksState
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -21,8 +23,8 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     """The ASGI app (used by uvicorn and by tests)."""
     settings = settings or Settings()
     return create_service(
-        settings=settings, migrations_dir=MIGRATIONS, routers=[router], consumers=wire, jobs=[delivery_job],
-        state=Sealer(settings.secret_encryption_keys, setting="HEARTH_WEBHOOKS_SECRET_ENCRYPTION_KEYS"),
+        settings=settings, migrations_dir=MIGRATIONS, routers=[router], jobs=[fanout_job, delivery_job, retention_job],
+        state=WebhooksState(Sealer(settings.secret_encryption_keys, setting="HEARTH_WEBHOOKS_SECRET_ENCRYPTION_KEYS")),
         admin_database_url=os.environ.get("HEARTH_ADMIN_DATABASE_URL"),
     )
 

@@ -17,8 +17,8 @@ DELIVERY_COLUMNS = ("id, endpoint_id, event_id, event_type, subject, sequence, s
 _EDITABLE = frozenset({"url", "description", "event_types", "ordered", "rate_limit", "max_concurrency", "status"})
 
 # An endpoint subscribes to a type when one of its patterns is '*', the type itself, or 'prefix.*'.
-_SUBSCRIBED = ("EXISTS (SELECT 1 FROM unnest(event_types) AS p WHERE p = '*' OR p = $1"
-               " OR (right(p, 2) = '.*' AND starts_with($1, left(p, -1))))")
+_SUBSCRIBED_TO_U = ("EXISTS (SELECT 1 FROM unnest(e.event_types) AS p WHERE p = '*' OR p = u.type"
+                    " OR (right(p, 2) = '.*' AND starts_with(u.type, left(p, -1))))")
 
 
 # --- endpoints ------------------------------------------------------------------------------------------
@@ -27,8 +27,10 @@ async def insert_endpoint(conn: asyncpg.Connection, *, endpoint_id: str, org_id:
                           event_types: list[str], ordered: bool, rate_limit: int | None,
                           max_concurrency: int | None, sealed_secret: str) -> asyncpg.Record:
     row = await conn.fetchrow(
-        "INSERT INTO endpoints (id, org_id, url, description, event_types, ordered, rate_limit, max_concurrency,"
-        " secret) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING " + ENDPOINT_COLUMNS,
+        "WITH created AS (INSERT INTO endpoints (id, org_id, url, description, event_types, ordered, rate_limit,"
+        " max_concurrency, secret) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *),"
+        " paced AS (INSERT INTO endpoint_pacing (endpoint_id, org_id) SELECT id, org_id FROM created)"
+        " SELECT " + ENDPOINT_COLUMNS + " FROM created",
         endpoint_id, org_id, url, description, event_types, ordered, rate_limit, max_concurrency, sealed_secret)
     assert row is not None
     return row
@@ -81,26 +83,75 @@ async def rotate_secret(conn: asyncpg.Connection, endpoint_id: str, *, sealed_se
         " WHERE id = $1 RETURNING " + ENDPOINT_COLUMNS, endpoint_id, sealed_secret, overlap_seconds)
 
 
-# --- fan-out: one event → deliveries ---------------------------------------------------------------------
+# --- fan-out: a batch of events → deliveries ------------------------------------------------------------
 
-async def fan_out(conn: asyncpg.Connection, *, event_id: str, org_id: str, event_type: str, subject: str,
-                  payload: bytes) -> int:
-    """One statement: every enabled, subscribed endpoint of the org (RLS) takes its next sequence number and
-    gets a delivery; the event is stored only if some endpoint wants it. Returns how many were queued.
+@dataclass(frozen=True)
+class IncomingEvent:
+    id: str
+    org_id: str
+    type: str
+    subject: str
+    payload: bytes
 
-    The webhook-id is derived from (endpoint, event), so a redelivered record can never mint a second one.
+
+async def fan_out(conn: asyncpg.Connection, *, consumer: str, events: Sequence[IncomingEvent]) -> int:
+    """Queue one delivery per (new event, enabled subscribed endpoint of its org); returns how many.
+
+    Three statements for the whole batch (a system transaction: the batch mixes orgs):
+    1. the inbox takes every event id; those it already had are skipped (a redelivered record), and the
+       new ones are matched with their org's endpoints in the same statement;
+    2. each matched endpoint is locked (in id order, so concurrent batches cannot deadlock) and takes as
+       many sequence numbers as it has new deliveries, in the batch's order (Kafka's order per subject);
+    3. the events (once, shared by their deliveries) and all deliveries are inserted.
+    The webhook-id is derived from (endpoint, event), so no path can ever mint a second one.
     """
-    return int(await conn.fetchval(
-        "WITH targets AS ("
-        " UPDATE endpoints SET last_sequence = last_sequence + 1"
-        " WHERE id IN (SELECT id FROM endpoints WHERE status = 'enabled' AND " + _SUBSCRIBED +
-        "  ORDER BY id FOR UPDATE) RETURNING id, last_sequence),"
-        " stored AS (INSERT INTO events (id, org_id, type, subject, payload)"
-        "  SELECT $2, $3, $1, $4, $5 WHERE EXISTS (SELECT 1 FROM targets) ON CONFLICT (id) DO NOTHING),"
-        " queued AS (INSERT INTO deliveries (id, org_id, endpoint_id, event_id, event_type, subject, sequence,"
-        "  next_attempt_at) SELECT 'msg_' || left(md5(t.id || ':' || $2), 26), $3, t.id, $2, $1, $4, t.last_sequence,"
-        "  now() FROM targets t ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING 1)"
-        " SELECT count(*) FROM queued", event_type, event_id, org_id, subject, payload))
+    unique = list({e.id: e for e in reversed(events)}.values())[::-1]  # first occurrence of each id wins
+    pairs = await fetch_many(
+        conn,
+        "WITH fresh AS (INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::text[])"
+        "  ON CONFLICT DO NOTHING RETURNING event_id)"
+        " SELECT u.n, e.id AS endpoint_id"
+        " FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(event_id, org_id, type, n)"
+        " JOIN fresh f ON f.event_id = u.event_id"
+        " JOIN endpoints e ON e.org_id = u.org_id AND e.status = 'enabled' AND " + _SUBSCRIBED_TO_U +
+        " ORDER BY u.n, e.id",
+        consumer, [e.id for e in unique], [e.org_id for e in unique], [e.type for e in unique])
+    if not pairs:
+        return 0
+    wanted: dict[str, int] = {}
+    for p in pairs:
+        wanted[p["endpoint_id"]] = wanted.get(p["endpoint_id"], 0) + 1
+    ids = sorted(wanted)
+    bases = {r["id"]: int(r["base"]) for r in await fetch_many(
+        conn,
+        "WITH locked AS (SELECT id FROM endpoints WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE)"
+        " UPDATE endpoints e SET last_sequence = e.last_sequence + u.k"
+        " FROM unnest($1::text[], $2::int[]) AS u(id, k), locked l"
+        " WHERE e.id = u.id AND l.id = u.id RETURNING e.id, e.last_sequence - u.k AS base",
+        ids, [wanted[i] for i in ids])}
+    rows: list[tuple[str, int, int]] = []  # (endpoint, index of the event in `unique`, sequence)
+    for p in pairs:
+        endpoint_id = p["endpoint_id"]
+        if endpoint_id in bases:  # (an endpoint deleted meanwhile has no row left to update)
+            bases[endpoint_id] += 1
+            rows.append((endpoint_id, int(p["n"]) - 1, bases[endpoint_id]))
+    used = sorted({i for _, i, _ in rows})  # the events some endpoint wants: stored once each
+    position = {i: n for n, i in enumerate(used, start=1)}
+    await conn.execute(
+        "WITH stored AS (INSERT INTO events (id, org_id, type, subject, payload)"
+        "  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[])"
+        "  ON CONFLICT (id) DO NOTHING)"
+        " INSERT INTO deliveries (id, org_id, endpoint_id, event_id, event_type, subject, sequence, next_attempt_at)"
+        " SELECT 'msg_' || left(md5(u.endpoint_id || ':' || ev.id), 26), ev.org_id, u.endpoint_id, ev.id, ev.type,"
+        "  ev.subject, u.seq, now()"
+        " FROM unnest($6::text[], $7::int[], $8::bigint[]) AS u(endpoint_id, i, seq)"
+        " JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[])"
+        "  WITH ORDINALITY AS ev(id, org_id, type, subject, n) ON ev.n = u.i"
+        " ON CONFLICT (endpoint_id, event_id) DO NOTHING",
+        [unique[i].id for i in used], [unique[i].org_id for i in used], [unique[i].type for i in used],
+        [unique[i].subject for i in used], [unique[i].payload for i in used],
+        [r[0] for r in rows], [position[r[1]] for r in rows], [r[2] for r in rows])
+    return len(rows)
 
 
 async def take_sequence(conn: asyncpg.Connection, endpoint_id: str) -> int:
@@ -183,31 +234,92 @@ async def notify_dispatcher(conn: asyncpg.Connection) -> None:
 class Candidate:
     delivery_id: str
     endpoint_id: str
-    max_concurrency: int | None
-    rate_limit: int | None
+    unpaced: bool  # its endpoint has no pacing row yet (one saved by other means than the API)
 
 
-async def due_candidates(conn: asyncpg.Connection, *, skip_endpoints: list[str], per_endpoint: int,
-                         limit: int) -> list[Candidate]:
-    """Due deliveries of enabled endpoints, oldest first, at most `per_endpoint` each.
+async def due_candidates(conn: asyncpg.Connection, *, per_endpoint: int, limit: int,
+                         default_concurrency: int) -> list[Candidate]:
+    """Due deliveries of enabled endpoints with room, oldest first, at most `per_endpoint` each.
 
-    Endpoints without a free slot are skipped, and each endpoint contributes at most `per_endpoint` rows
-    (an index probe each, not a sort of the whole backlog), so a slow endpoint's backlog never crowds out
-    another endpoint's rows. On an ordered endpoint a delivery waits while an earlier one of the same
-    subject is still pending (only that subject is held back).
+    Room is counted here, in Postgres, so it holds across replicas: an endpoint's in-flight deliveries
+    (claimed by any replica, lease not over) against its concurrency cap, and its current one-second rate
+    window against its rate limit. An endpoint without room contributes no rows, and each endpoint at most
+    `per_endpoint` (an index probe each, not a sort of the whole backlog), so a slow endpoint's backlog
+    never crowds out another endpoint's rows. On an ordered endpoint a delivery waits while an earlier one
+    of the same subject is still pending (only that subject is held back).
     """
     rows = await fetch_many(
         conn,
-        "SELECT c.id, e.id AS endpoint_id, e.max_concurrency, e.rate_limit FROM endpoints e"
+        "SELECT c.id, e.id AS endpoint_id, p.endpoint_id IS NULL AS unpaced FROM endpoints e"
+        " LEFT JOIN endpoint_pacing p ON p.endpoint_id = e.id"
+        " CROSS JOIN LATERAL (SELECT count(*) AS n FROM deliveries f"
+        "  WHERE f.endpoint_id = e.id AND f.claimed_until > now()) busy"
         " CROSS JOIN LATERAL (SELECT d.id, d.next_attempt_at FROM deliveries d"
         "  WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()"
-        "  AND (NOT e.ordered OR NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.endpoint_id = d.endpoint_id"
-        "   AND p.subject = d.subject AND p.status = 'pending' AND p.sequence < d.sequence))"
-        "  ORDER BY d.next_attempt_at, d.sequence LIMIT $2) c"
-        " WHERE e.status = 'enabled' AND NOT (e.id = ANY($1::text[]))"
-        " ORDER BY c.next_attempt_at LIMIT $3",
-        skip_endpoints, per_endpoint, limit)
-    return [Candidate(r["id"], r["endpoint_id"], r["max_concurrency"], r["rate_limit"]) for r in rows]
+        "  AND (NOT e.ordered OR NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.endpoint_id = d.endpoint_id"
+        "   AND o.subject = d.subject AND o.status = 'pending' AND o.sequence < d.sequence))"
+        "  ORDER BY d.next_attempt_at, d.sequence"
+        "  LIMIT greatest(0, least($1, coalesce(e.max_concurrency, $3) - busy.n))) c"
+        " WHERE e.status = 'enabled'"
+        "  AND (e.rate_limit IS NULL OR p.endpoint_id IS NULL"
+        "   OR p.window_started_at <= clock_timestamp() - interval '1 second'"
+        "   OR p.window_count < e.rate_limit)"
+        " ORDER BY c.next_attempt_at LIMIT $2",
+        per_endpoint, limit, default_concurrency)
+    return [Candidate(r["id"], r["endpoint_id"], r["unpaced"]) for r in rows]
+
+
+async def add_pacing(conn: asyncpg.Connection, endpoint_ids: list[str]) -> None:
+    """The pacing rows these endpoints lack (the API creates one with each endpoint)."""
+    await conn.execute("INSERT INTO endpoint_pacing (endpoint_id, org_id) SELECT id, org_id FROM endpoints"
+                       " WHERE id = ANY($1::text[]) ON CONFLICT DO NOTHING", endpoint_ids)
+
+
+@dataclass(frozen=True)
+class Room:
+    """What an endpoint may still start now: free slots and what is left of its rate window."""
+
+    endpoint_id: str
+    slots: int
+    rate_left: int | None  # None: no rate limit
+    window_open: bool  # the current window is still running (else a new one starts with this claim)
+
+
+async def lock_room(conn: asyncpg.Connection, endpoint_ids: list[str], *, default_concurrency: int) -> list[Room]:
+    """Lock the endpoints' pacing rows (skipping those another replica is claiming for right now), then
+    count their room afresh: counted after the lock, so nothing another replica committed is missed."""
+    locked = [r["endpoint_id"] for r in await fetch_many(
+        conn, "SELECT endpoint_id FROM endpoint_pacing WHERE endpoint_id = ANY($1::text[])"
+        " ORDER BY endpoint_id FOR UPDATE SKIP LOCKED", endpoint_ids)]
+    if not locked:
+        return []
+    rows = await fetch_many(
+        conn,
+        "SELECT e.id, coalesce(e.max_concurrency, $2) - (SELECT count(*) FROM deliveries f"
+        "  WHERE f.endpoint_id = e.id AND f.claimed_until > now()) AS slots,"
+        " p.window_started_at > clock_timestamp() - interval '1 second' AS window_open,"
+        " e.rate_limit - CASE WHEN p.window_started_at > clock_timestamp() - interval '1 second'"
+        "  THEN p.window_count ELSE 0 END AS rate_left"
+        " FROM endpoints e JOIN endpoint_pacing p ON p.endpoint_id = e.id WHERE e.id = ANY($1::text[])",
+        locked, default_concurrency)
+    return [Room(r["id"], int(r["slots"]), None if r["rate_left"] is None else int(r["rate_left"]),
+                 bool(r["window_open"])) for r in rows]
+
+
+async def spend_rate(conn: asyncpg.Connection, started: dict[str, int], opening: set[str]) -> None:
+    """Count what was just claimed against each rate-limited endpoint's window (a new one where it lapsed).
+
+    Windows are read on the clock, not at the transaction's start: a slow claim must not start its window
+    in the past (the next one would then open early)."""
+    if not started:
+        return
+    ids = sorted(started)
+    await conn.execute(
+        "UPDATE endpoint_pacing p SET"
+        " window_started_at = CASE WHEN u.fresh THEN clock_timestamp() ELSE p.window_started_at END,"
+        " window_count = CASE WHEN u.fresh THEN u.n ELSE p.window_count + u.n END"
+        " FROM unnest($1::text[], $2::int[], $3::bool[]) AS u(id, n, fresh) WHERE p.endpoint_id = u.id",
+        ids, [started[i] for i in ids], [i in opening for i in ids])
 
 
 async def claim(conn: asyncpg.Connection, *, delivery_ids: list[str], lease_seconds: float) -> list[asyncpg.Record]:
@@ -215,7 +327,8 @@ async def claim(conn: asyncpg.Connection, *, delivery_ids: list[str], lease_seco
     return await fetch_many(
         conn,
         "WITH claimed AS ("
-        " UPDATE deliveries SET next_attempt_at = now() + make_interval(secs => $2)"
+        " UPDATE deliveries SET next_attempt_at = now() + make_interval(secs => $2),"
+        "  claimed_until = now() + make_interval(secs => $2)"
         " WHERE id IN (SELECT id FROM deliveries WHERE id = ANY($1::text[]) AND status = 'pending'"
         "  AND next_attempt_at <= now() FOR UPDATE SKIP LOCKED)"
         " RETURNING id, org_id, endpoint_id, event_id, event_type, sequence, failures)"
@@ -227,8 +340,8 @@ async def claim(conn: asyncpg.Connection, *, delivery_ids: list[str], lease_seco
 
 async def release(conn: asyncpg.Connection, delivery_ids: list[str]) -> None:
     """Claimed deliveries a stopping worker did not finish: due again at once."""
-    await conn.execute("UPDATE deliveries SET next_attempt_at = now() WHERE id = ANY($1::text[])"
-                       " AND status = 'pending'", delivery_ids)
+    await conn.execute("UPDATE deliveries SET next_attempt_at = now(), claimed_until = NULL"
+                       " WHERE id = ANY($1::text[]) AND status = 'pending'", delivery_ids)
 
 
 @dataclass(frozen=True)
@@ -267,7 +380,8 @@ async def record_attempts(conn: asyncpg.Connection, rows: Sequence[AttemptRow]) 
         "UPDATE deliveries d SET status = u.out, attempts = d.attempts + 1, last_status_code = u.code,"
         " failures = CASE WHEN u.out = 'succeeded' THEN 0 ELSE d.failures + 1 END,"
         " next_attempt_at = CASE WHEN u.out = 'pending' THEN now() + make_interval(secs => u.retry) END,"
-        " updated_at = now() FROM " + unnest + " WHERE d.id = u.did AND d.status = 'pending'", *args)
+        " claimed_until = NULL, updated_at = now()"
+        " FROM " + unnest + " WHERE d.id = u.did AND d.status = 'pending'", *args)
 
 
 async def mark_endpoint_health(conn: asyncpg.Connection, *, healthy: list[str], failing: list[str],

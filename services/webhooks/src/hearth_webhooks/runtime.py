@@ -1,7 +1,9 @@
-"""The webhooks service's typed runtime: its settings and the box that seals endpoint secrets."""
+"""The webhooks service's typed runtime: its settings and its own state."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends
@@ -10,5 +12,15 @@ from hearth_kit.sealing import Sealer
 
 from hearth_webhooks.config import Settings
 
-WebhooksRuntime = Runtime[Settings, Sealer]
+
+@dataclass
+class WebhooksState:
+    """The box sealing endpoint secrets, and a flag set once every fan-out consumer has its positions
+    (from then on nothing produced is missed, whatever `fanout_start` says)."""
+
+    sealer: Sealer
+    fanout_ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+WebhooksRuntime = Runtime[Settings, WebhooksState]
 WebhooksDeps = Annotated[WebhooksRuntime, Depends(current_runtime)]

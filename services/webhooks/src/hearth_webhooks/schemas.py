@@ -74,25 +74,6 @@ class EndpointWithSecret(Endpoint):
     secret: str = Field(description="whsec_... signing secret; store it now, it is not shown again")
 
 
-class EndpointDoc(BaseModel):
-    data: Endpoint
-
-
-class EndpointSecretDoc(BaseModel):
-    data: EndpointWithSecret
-
-
-class PageMeta(BaseModel):
-    total: int
-    page: int
-    limit: int
-
-
-class EndpointList(BaseModel):
-    data: list[Endpoint]
-    meta: PageMeta
-
-
 class Attempt(BaseModel):
     """One HTTP attempt of a delivery."""
 
@@ -120,15 +101,6 @@ class Delivery(BaseModel):
     created_at: datetime
     updated_at: datetime
     attempt_log: list[Attempt]
-
-
-class DeliveryDoc(BaseModel):
-    data: Delivery
-
-
-class DeliveryList(BaseModel):
-    data: list[Delivery]
-    meta: PageMeta
 
 
 class ReplayIn(BaseModel):
@@ -159,10 +131,6 @@ def to_utc(value: datetime) -> datetime:
 class Replay(BaseModel):
     endpoint_id: str
     queued: int = Field(description="How many deliveries were queued again")
-
-
-class ReplayDoc(BaseModel):
-    data: Replay
 
 
 class EventType(BaseModel):

@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -111,10 +112,9 @@ class Sender:
             SEQUENCE_HEADER: str(sequence),
         }
         started = time.perf_counter()
-        host = domain.target_of(url).host
-        if domain.is_ip_literal(host) and not domain.address_allowed(host, self._allowlist):
-            # aiohttp skips the resolver for address literals, so they are checked here.
-            return AttemptResult(at, None, 0.0, None, f"{host} is an address that is not allowed", None)
+        refused = _refused_literal(url, self._allowlist)
+        if refused is not None:
+            return AttemptResult(at, None, 0.0, None, refused, None)
         try:
             async with self._session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
                 text = domain.excerpt(await resp.content.read(1024))
@@ -124,6 +124,16 @@ class Sender:
             return AttemptResult(at, None, _ms(started), None, "timed out", None)
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             return AttemptResult(at, None, _ms(started), None, _describe(exc), None)
+
+
+@lru_cache(maxsize=4096)
+def _refused_literal(url: str, allowlist: tuple[Network, ...]) -> str | None:
+    """aiohttp skips the resolver for address literals, so they are checked here (once per URL: this runs
+    for every attempt)."""
+    host = domain.target_of(url).host
+    if domain.is_ip_literal(host) and not domain.address_allowed(host, allowlist):
+        return f"{host} is an address that is not allowed"
+    return None
 
 
 def _ms(started: float) -> float:

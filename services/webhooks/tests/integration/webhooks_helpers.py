@@ -35,7 +35,7 @@ def settings_env(*, allowlist: list[str] | None = None, **overrides: str) -> dic
         "HEARTH_WEBHOOKS_REQUEST_TIMEOUT_SECONDS": "3",
         "HEARTH_WEBHOOKS_SECRET_ENCRYPTION_KEYS": json.dumps([TEST_FERNET_KEY]),
         "HEARTH_WEBHOOKS_CONSUMER_MAX_ATTEMPTS": "3",
-        "HEARTH_WEBHOOKS_CONSUMERS_PER_TOPIC": "1",
+        "HEARTH_WEBHOOKS_FANOUT_START": "latest",  # a fresh schema's group: not the topics' whole history
     }
     env.update(overrides)
     return env
@@ -51,6 +51,7 @@ async def webhooks_service(infra: Infra, *, schema: str | None = None, allowlist
             mp.setenv(k, v)
         async with service_harness(infra, schema=schema or unique_schema("webhooks"), prefix="HEARTH_WEBHOOKS_",
                                    build_app=build_app, monkeypatch_env=mp.setenv) as harness:
+            await asyncio.wait_for(harness.app.state.runtime.state.fanout_ready.wait(), timeout=60)
             yield harness
 
 

@@ -12,7 +12,6 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 from hearth_webhooks import domain
 from hearth_webhooks.config import SVIX_RETRY_SCHEDULE, Settings
-from hearth_webhooks.dispatcher import TokenBucket
 from hearth_webhooks.sender import BlockedAddress, SafeResolver
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -210,10 +209,3 @@ def test_prod_refuses_to_start_without_an_encryption_key() -> None:
         Settings(environment="prod", database_url="postgresql://u:p@db/h", internal_jwks="{}")
     with pytest.raises(ValueError, match="Fernet"):
         Settings(secret_encryption_keys=["not-a-key"])
-
-
-def test_token_bucket_paces() -> None:
-    bucket = TokenBucket(2)
-    assert bucket.take() and bucket.take()
-    assert not bucket.take()
-    assert 0 < bucket.seconds_to_next() <= 0.5

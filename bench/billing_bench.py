@@ -61,12 +61,12 @@ async def month_end(h: ServiceHarness, args: argparse.Namespace, org: str, schem
             await conn.execute("SELECT set_config('hearth.org_id', $1, true)", org)
             await conn.execute(SEED, org, month_start(datetime.now(UTC).date()), period, args.leases)
         await conn.execute("ANALYZE lease_accounts")
-        db = h.app.state.runtime.db
+        runtime = h.app.state.runtime
         t0 = time.perf_counter()
-        posted = await post_rent(db, today=period, batch=args.batch)
+        posted = await post_rent(runtime, today=period, batch=args.batch)
         run_s = time.perf_counter() - t0
         again = time.perf_counter()
-        second = await post_rent(db, today=period, batch=args.batch)
+        second = await post_rent(runtime, today=period, batch=args.batch)
         again_s = time.perf_counter() - again
 
         async def drained() -> bool:

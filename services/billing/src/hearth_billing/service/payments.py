@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
@@ -18,7 +19,7 @@ from hearth_billing.domain import local_today
 from hearth_billing.models import FailIn, PaymentIn, ReverseIn
 from hearth_billing.money import event_money
 from hearth_billing.service.accounts import UnknownLease, locked_account, same_currency, today_at
-from hearth_billing.service.allocation import rebalance
+from hearth_billing.service.allocation import apply_new_funds, rebalance
 from hearth_billing.service.postings import post_charges
 from hearth_billing.service.views import payment_view
 
@@ -54,17 +55,25 @@ def _ledger_row(payment: asyncpg.Record, *, entry_type: str, sign: int, on: date
             "currency": payment["currency"], "occurred_on": on, "description": note}
 
 
-async def _complete(tx: Tx, payment: asyncpg.Record, acc: asyncpg.Record) -> None:
-    """The money is in: it lowers the balance, pays the oldest charges, and is announced."""
-    on = local_today(acc["timezone"], now=payment["received_at"])
-    await repo.add_entries(tx.conn, [_ledger_row(payment, entry_type="payment", sign=-1, on=on,
-                                                 note=payment["reference"] or payment["memo"])])
-    await rebalance(tx.conn, org_id=payment["org_id"], lease_id=payment["lease_id"])
+async def _complete(tx: Tx, payment: asyncpg.Record, acc: asyncpg.Record) -> Sequence[asyncpg.Record | dict[str, Any]]:
+    """The money is in (its ledger row is written): it pays the oldest charges and is announced. Returns the
+    payment's allocations."""
+    paid = await apply_new_funds(tx.conn, org_id=payment["org_id"], lease_id=payment["lease_id"],
+                                 source_id=payment["id"], amount=payment["amount"], at=payment["received_at"],
+                                 credit=acc["credit"])
     await tx.emit(PaymentRecorded(
         payment_id=payment["id"], org_id=payment["org_id"], resident_id=payment["resident_id"],
         lease_id=payment["lease_id"], amount=event_money(payment["amount"], payment["currency"]),
         method=payment["method"], paid_at=payment["received_at"], reference=payment["reference"]),
         subject=payment["id"])
+    if paid is None:
+        return await repo.allocations_of(tx.conn, payment["id"])
+    return [{**a, "currency": payment["currency"]} for a in paid]
+
+
+def _received_on(acc: asyncpg.Record, received_at: datetime) -> date:
+    """The payment's day in the lease's building (its ledger date)."""
+    return local_today(acc["timezone"], now=received_at)
 
 
 async def record_payment(tx: Tx, body: PaymentIn) -> dict[str, Any]:
@@ -75,14 +84,17 @@ async def record_payment(tx: Tx, body: PaymentIn) -> dict[str, Any]:
     if payer is None:
         raise InvalidInput(f"lease {acc['id']} has no resident on file: name the payer", code="payer-required",
                            errors=[{"field": "resident_id", "message": "required for this lease"}])
+    received_at = body.received_at or datetime.now(UTC)
+    completed = body.status == "completed"
     payment = await repo.insert_payment(tx.conn, {
         "id": new_id("pay"), "org_id": tx.org_id, "lease_id": acc["id"],
         "resident_id": payer, "building_id": acc["building_id"],
         "amount": body.amount.amount, "currency": acc["currency"], "method": body.method, "status": body.status,
-        "received_at": body.received_at or datetime.now(UTC), "reference": body.reference, "memo": body.memo})
-    if payment["status"] == "completed":
-        await _complete(tx, payment, acc)
-    return payment_view(payment, await repo.allocations_of(tx.conn, payment["id"]))
+        "received_at": received_at, "reference": body.reference, "memo": body.memo},
+        entry={"occurred_on": _received_on(acc, received_at), "description": body.reference or body.memo}
+        if completed else None)
+    allocations = await _complete(tx, payment, acc) if completed else []
+    return payment_view(payment, allocations)
 
 
 async def change_status(tx: Tx, payment_id: str, to: PaymentAction,
@@ -101,8 +113,11 @@ async def change_status(tx: Tx, payment_id: str, to: PaymentAction,
                        code="illegal-transition", status_now=payment["status"], allowed=NEXT[payment["status"]])
     if to == "completed":
         payment = await repo.set_payment_status(tx.conn, payment_id, status="completed")
-        await _complete(tx, payment, acc)
-    elif to == "failed":
+        await repo.add_entries(tx.conn, [_ledger_row(payment, entry_type="payment", sign=-1,
+                                                     on=_received_on(acc, payment["received_at"]),
+                                                     note=payment["reference"] or payment["memo"])])
+        return payment_view(payment, await _complete(tx, payment, acc))
+    if to == "failed":
         reason = body.reason if body is not None else None
         payment = await repo.set_payment_status(tx.conn, payment_id, status="failed", reason=reason)
     else:

@@ -243,7 +243,8 @@ async def insert_payment(conn: asyncpg.Connection, row: dict[str, Any], *,
         f" $12, CASE WHEN $9 = 'completed' THEN now() END) RETURNING {_PAYMENT.replace('p.', '')}),"
         " e AS (INSERT INTO ledger_entries (org_id, lease_id, entry_type, ref_id, kind, amount, currency,"
         "   occurred_on, description)"
-        "   SELECT org_id, lease_id, 'payment', id, method, -amount, currency, $13::date, $14::text FROM p WHERE $13::date IS NOT NULL)"
+        "   SELECT org_id, lease_id, 'payment', id, method, -amount, currency, $13::date, $14::text FROM p"
+        "   WHERE $13::date IS NOT NULL)"
         " SELECT * FROM p",
         row["id"], row["org_id"], row["lease_id"], row["resident_id"], row["building_id"], row["amount"],
         row["currency"], row["method"], row["status"], row["received_at"], row["reference"], row["memo"],

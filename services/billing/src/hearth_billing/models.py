@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Literal
 
+from hearth_kit.api import PageMeta
+from hearth_kit.rules import Day, Name, Text, check_day
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from hearth_billing.money import AmountString, MoneyIn, MoneyOut
-
-T = TypeVar("T")
 
 ID_PATTERN = r"^[a-z]{2,6}_[0-9a-z]{26}$"
 PaymentMethod = Literal["cash", "cheque", "bank_transfer", "card"]
@@ -18,34 +18,20 @@ PaymentStatus = Literal["pending", "completed", "failed", "reversed"]
 ChargeKindIn = Literal["rent", "deposit", "late_fee", "utility", "other", "credit"]
 ChargeKind = Literal["rent", "deposit", "late_fee", "nsf_fee", "utility", "other", "credit"]
 ChargeStatus = Literal["open", "partially_paid", "paid", "void", "applied"]
-EARLIEST = date(1970, 1, 1)
-LATEST = date(2200, 12, 31)
-
-
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
-def _sane_date(value: date) -> date:
-    if not EARLIEST <= value <= LATEST:
-        raise ValueError(f"must be between {EARLIEST} and {LATEST}")
-    return value
 
 
 def _sane_moment(value: datetime) -> datetime:
+    """An instant with its offset (a naive time would be read in the server's zone) in the kit's date range."""
     if value.tzinfo is None:
         raise ValueError("must carry a time zone offset (RFC 3339), e.g. 2026-03-01T10:00:00Z")
-    _sane_date(value.astimezone(UTC).date())
+    check_day(value.astimezone(UTC).date())
     return value
 
 
-Text200 = Annotated[str, StringConstraints(max_length=200), AfterValidator(_no_nul)]
-Text500 = Annotated[str, StringConstraints(max_length=500), AfterValidator(_no_nul)]
-Text1000 = Annotated[str, StringConstraints(max_length=1000), AfterValidator(_no_nul)]
+Reference = Annotated[Name, Field(max_length=200)]
+Note = Annotated[Text, Field(max_length=500)]
+Memo = Annotated[Text, Field(max_length=1000)]
 ResourceId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
-Day = Annotated[date, AfterValidator(_sane_date)]
 Moment = Annotated[datetime, AfterValidator(_sane_moment)]
 _Strict = ConfigDict(extra="forbid")
 
@@ -62,7 +48,7 @@ class ChargeIn(BaseModel):
     kind: ChargeKindIn = Field(description="rent, deposit, late_fee, utility, other, or credit")
     amount: MoneyIn = Field(description="Exact positive amount in the lease's currency")
     due_date: Day | None = Field(default=None, description="Due day (default: today in the building's zone)")
-    description: Text500 | None = Field(default=None, description="What it is for")
+    description: Note | None = Field(default=None, description="What it is for")
 
 
 class VoidIn(BaseModel):
@@ -70,7 +56,7 @@ class VoidIn(BaseModel):
 
     model_config = _Strict
 
-    reason: Text500 | None = None
+    reason: Note | None = None
 
 
 class PaymentIn(BaseModel):
@@ -85,8 +71,8 @@ class PaymentIn(BaseModel):
     status: Literal["pending", "completed"] = Field(
         default="completed", description="pending (e.g. a cheque not yet cleared) or completed")
     received_at: Moment | None = Field(default=None, description="When the money was received (default: now)")
-    reference: Text200 | None = Field(default=None, description="Cheque number, transfer ref, card receipt")
-    memo: Text1000 | None = None
+    reference: Reference | None = Field(default=None, description="Cheque number, transfer ref, card receipt")
+    memo: Memo | None = None
 
     @model_validator(mode="after")
     def _whose(self) -> PaymentIn:
@@ -100,7 +86,7 @@ class ReverseIn(BaseModel):
 
     model_config = _Strict
 
-    reason: Text500 | None = Field(default=None, description="Why, e.g. NSF")
+    reason: Note | None = Field(default=None, description="Why, e.g. NSF")
     nsf_fee: MoneyIn | None = Field(default=None, description="NSF fee charged to the lease with the reversal")
 
 
@@ -109,7 +95,7 @@ class FailIn(BaseModel):
 
     model_config = _Strict
 
-    reason: Text500 | None = None
+    reason: Note | None = None
 
 
 def _percent(value: Decimal) -> Decimal:
@@ -143,25 +129,6 @@ class SettingsIn(BaseModel):
 
 
 # --- responses --------------------------------------------------------------------------------------
-
-
-class Data(BaseModel, Generic[T]):
-    """`{"data": ...}`."""
-
-    data: T
-
-
-class PageMeta(BaseModel):
-    total: int
-    page: int
-    limit: int
-
-
-class Page(BaseModel, Generic[T]):
-    """`{"data": [...], "meta": {"total", "page", "limit"}}`."""
-
-    data: list[T]
-    meta: PageMeta
 
 
 class AllocationOut(BaseModel):

@@ -1,48 +1,50 @@
-"""Exact money rules of billing, in one place (to be swapped for the kit's money type once it lands).
+"""Money as billing takes and shows it, on top of the kit's input rules (`hearth_kit.rules`).
 
-Amounts travel as JSON strings ("1250.00"), never numbers, and are `Decimal` from there on. A currency is an
-ISO 4217 code this table knows; an amount may carry at most that currency's minor-unit decimals.
+The kit decides what an amount and a currency are (ASCII digits with at most one '.', ISO 4217 codes with
+minor units, no more decimals than the currency has). Billing adds only what is its own:
+
+- an amount is a JSON *string*: the kit also reads whole JSON numbers (the property seeds send them), but
+  a payment or a charge is money moved, and a number in a client's JSON may already have been a float;
+- a currency is written upper-case, exactly as the lease and the events carry it;
+- an amount is above zero and below 10^12, inside the NUMERIC(18, 4) columns it is stored in.
 """
 
 from __future__ import annotations
 
-import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
 from hearth_contracts.common import Money
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from hearth_kit import rules
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
-# ISO 4217 codes and their minor units (the common ones; others are refused until the kit's full table).
-MINOR_UNITS: dict[str, int] = {
-    **dict.fromkeys((
-        "AED", "ARS", "AUD", "BGN", "BRL", "CAD", "CHF", "CNY", "COP", "CZK", "DKK", "EGP", "EUR", "GBP", "HKD",
-        "HUF", "IDR", "ILS", "INR", "MAD", "MXN", "MYR", "NOK", "NZD", "PEN", "PHP", "PKR", "PLN", "QAR", "RON",
-        "RUB", "SAR", "SEK", "SGD", "THB", "TRY", "TWD", "UAH", "USD", "ZAR"), 2),
-    **dict.fromkeys(("JPY", "KRW", "CLP", "ISK", "VND", "XOF", "XAF", "UGX"), 0),
-    **dict.fromkeys(("BHD", "JOD", "KWD", "OMR", "TND"), 3),
-}
 MAX_AMOUNT = Decimal("1000000000000")  # 10^12: far above any rent, far below NUMERIC(18, 4)'s limit
-_AMOUNT = re.compile(r"^(0|[1-9][0-9]{0,12})(\.[0-9]{1,4})?$")
+STORED_PLACES = 4  # the scale of billing's money columns: more decimals would be rounded silently
+DEFAULT_MINOR_UNITS = 2
 
 
-def _amount_string(value: Any) -> Any:
-    """Only a plain decimal string is an amount: no numbers (floats), exponents, signs or spaces."""
+def _amount_string(value: Any) -> Decimal:
     if not isinstance(value, str):
         raise ValueError('amount must be a string such as "1250.00" (numbers are refused: they may be floats)')
-    if not _AMOUNT.fullmatch(value):
-        raise ValueError('amount must look like "1250.00": digits, optional point and up to 4 decimals')
-    return Decimal(value)
+    amount = rules.parse_amount(value)
+    if amount >= MAX_AMOUNT:
+        raise ValueError(f"amount must be below {MAX_AMOUNT}")
+    if rules.decimal_places(amount) > STORED_PLACES:
+        raise ValueError(f"amount has at most {STORED_PLACES} decimals")
+    return amount
 
 
-def _currency_code(value: Any) -> Any:
-    if not isinstance(value, str) or value not in MINOR_UNITS:
-        raise ValueError("currency must be an upper-case ISO 4217 code billing knows, e.g. USD")
-    return value
+def _currency_code(value: Any) -> str:
+    if not isinstance(value, str) or value != value.upper():
+        raise ValueError("currency must be an upper-case ISO 4217 code, e.g. USD")
+    return rules.parse_currency(value)
 
 
-AmountString = Annotated[Decimal, BeforeValidator(_amount_string)]
-CurrencyCode = Annotated[str, BeforeValidator(_currency_code), Field(json_schema_extra={"example": "USD"})]
+AmountString = Annotated[Decimal, BeforeValidator(_amount_string), WithJsonSchema(
+    {"type": "string", "pattern": r"^[0-9]{1,13}(\.[0-9]{1,4})?$", "examples": ["1250.00"],
+     "description": 'Exact amount as a string, e.g. "1250.00"'})]
+CurrencyCode = Annotated[str, BeforeValidator(_currency_code), WithJsonSchema(
+    {"type": "string", "pattern": "^[A-Z]{3}$", "examples": ["USD"], "description": "ISO 4217 code"})]
 
 
 class MoneyIn(BaseModel):
@@ -50,21 +52,14 @@ class MoneyIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    amount: AmountString = Field(description='Exact amount as a string, e.g. "1250.00"',
-                                 json_schema_extra={"type": "string", "example": "1250.00"})
-    currency: CurrencyCode = Field(description="ISO 4217 code, e.g. USD")
+    amount: AmountString
+    currency: CurrencyCode
 
     @model_validator(mode="after")
     def _exact_for_currency(self) -> MoneyIn:
-        places = MINOR_UNITS[self.currency]
-        exponent = self.amount.as_tuple().exponent
-        assert isinstance(exponent, int)
-        if -exponent > places:
-            raise ValueError(f"{self.currency} amounts have at most {places} decimals")
+        rules.check_amount_for_currency(self.amount, self.currency)
         if self.amount <= 0:
             raise ValueError("amount must be greater than zero")
-        if self.amount >= MAX_AMOUNT:
-            raise ValueError(f"amount must be below {MAX_AMOUNT}")
         return self
 
 
@@ -76,8 +71,11 @@ class MoneyOut(BaseModel):
 
 
 def minor_units(currency: str) -> int:
-    """Decimals of a currency (2 for one billing does not list, e.g. from an older lease event)."""
-    return MINOR_UNITS.get(currency, 2)
+    """Decimals of a currency (2 for a code the kit does not know, e.g. from an older lease event)."""
+    try:
+        return rules.minor_units(currency)
+    except ValueError:
+        return DEFAULT_MINOR_UNITS
 
 
 def quantize(amount: Decimal, currency: str) -> Decimal:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -189,6 +190,37 @@ async def set_credit(conn: asyncpg.Connection, lease_id: str, credit: Decimal) -
     await conn.execute("UPDATE lease_accounts SET credit = $2 WHERE id = $1 AND credit <> $2", lease_id, credit)
 
 
+async def open_charges_for_new_funds(conn: asyncpg.Connection, lease_id: str, *, at: datetime,
+                                     source_id: str) -> tuple[bool, list[Row]]:
+    """(whether any other money of the lease comes after a source at (`at`, `source_id`) in allocation
+    order, the lease's open charges oldest first) in one round trip: what paying only the new money needs."""
+    rows = await conn.fetch(
+        "SELECT l.later, c.id, c.amount, c.amount_paid, c.due_date FROM (SELECT"
+        "   EXISTS (SELECT 1 FROM payments p WHERE p.lease_id = $1 AND p.status = 'completed'"
+        "           AND (p.received_at, p.id) > ($2, $3))"
+        "   OR EXISTS (SELECT 1 FROM charges k WHERE k.lease_id = $1 AND k.kind = 'credit' AND k.status <> 'void'"
+        "              AND (k.created_at, k.id) > ($2, $3)) AS later) l"
+        " LEFT JOIN LATERAL (SELECT id, amount, amount_paid, due_date, created_at FROM charges"
+        "   WHERE lease_id = $1 AND kind <> 'credit' AND status IN ('open', 'partially_paid')) c ON true"
+        " ORDER BY c.due_date, c.created_at, c.id", lease_id, at, source_id)
+    return bool(rows[0]["later"]), [r for r in rows if r["id"] is not None]
+
+
+async def apply_funds(conn: asyncpg.Connection, *, org_id: str, lease_id: str, source_id: str,
+                      paid: Sequence[tuple[str, Decimal, Decimal, str]], credit_added: Decimal) -> None:
+    """Store what one new source paid, in one statement: its allocations, each charge's (amount paid,
+    status), and the lease's credit."""
+    await conn.execute(
+        "WITH t AS (SELECT * FROM unnest($4::text[], $5::numeric[], $6::numeric[], $7::text[])"
+        "   AS t(charge_id, amount, paid, status)),"
+        " ins AS (INSERT INTO allocations (org_id, lease_id, source_id, charge_id, amount)"
+        "   SELECT $1, $2, $3, charge_id, amount FROM t),"
+        " upd AS (UPDATE charges c SET amount_paid = t.paid, status = t.status FROM t WHERE c.id = t.charge_id)"
+        " UPDATE lease_accounts SET credit = credit + $8::numeric WHERE id = $2 AND $8::numeric <> 0",
+        org_id, lease_id, source_id, [p[0] for p in paid], [p[1] for p in paid], [p[2] for p in paid],
+        [p[3] for p in paid], credit_added)
+
+
 async def allocations_of(conn: asyncpg.Connection, source_id: str) -> list[Row]:
     return list(await conn.fetch(
         "SELECT a.source_id, a.charge_id, a.amount, c.currency FROM allocations a JOIN charges c ON c.id = a.charge_id"
@@ -202,13 +234,21 @@ _PAYMENT = ("p.id, p.org_id, p.lease_id, p.resident_id, p.building_id, p.amount,
             " p.created_at")
 
 
-async def insert_payment(conn: asyncpg.Connection, row: dict[str, Any]) -> Row:
+async def insert_payment(conn: asyncpg.Connection, row: dict[str, Any], *,
+                         entry: dict[str, Any] | None = None) -> Row:
+    """Insert a payment and, when given, its ledger row (a completed payment), in one round trip."""
     out = await conn.fetchrow(
-        "INSERT INTO payments (id, org_id, lease_id, resident_id, building_id, amount, currency, method, status,"
-        " received_at, reference, memo, completed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-        f" CASE WHEN $9 = 'completed' THEN now() END) RETURNING {_PAYMENT.replace('p.', '')}",
+        "WITH p AS (INSERT INTO payments (id, org_id, lease_id, resident_id, building_id, amount, currency, method,"
+        " status, received_at, reference, memo, completed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+        f" $12, CASE WHEN $9 = 'completed' THEN now() END) RETURNING {_PAYMENT.replace('p.', '')}),"
+        " e AS (INSERT INTO ledger_entries (org_id, lease_id, entry_type, ref_id, kind, amount, currency,"
+        "   occurred_on, description)"
+        "   SELECT org_id, lease_id, 'payment', id, method, -amount, currency, $13::date, $14::text FROM p"
+        "   WHERE $13::date IS NOT NULL)"
+        " SELECT * FROM p",
         row["id"], row["org_id"], row["lease_id"], row["resident_id"], row["building_id"], row["amount"],
-        row["currency"], row["method"], row["status"], row["received_at"], row["reference"], row["memo"])
+        row["currency"], row["method"], row["status"], row["received_at"], row["reference"], row["memo"],
+        entry["occurred_on"] if entry else None, entry["description"] if entry else None)
     assert out is not None
     return out
 

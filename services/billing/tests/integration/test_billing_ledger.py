@@ -93,20 +93,20 @@ async def test_late_fees_follow_the_org_policy_once_per_charge(bill: ServiceHarn
     lease_id = await lease_with_rent(bill, infra, org_id, months=1, rent="500.00")
     [rent] = await charges_of(bill, org_id, lease_id)
     await pay(bill, org_id, lease_id, "100.00")
-    db = bill.app.state.runtime.db
+    runtime = bill.app.state.runtime
     due = datetime.fromisoformat(rent["due_date"]).date()
-    await post_late_fees(db, today=due + timedelta(days=3))  # within grace: nothing
+    await post_late_fees(runtime, today=due + timedelta(days=3))  # within grace: nothing
     assert len(await charges_of(bill, org_id, lease_id)) == 1
     async with EventReader(infra.kafka_bootstrap, "billing.events") as reader:
         for _ in range(2):
-            await post_late_fees(db, today=due + timedelta(days=4))
+            await post_late_fees(runtime, today=due + timedelta(days=4))
         [(_, overdue)] = await reader.wait_for(lambda k, e: e.type == "hearth.lease.overdue.v1"
                                                and e.data["lease_id"] == lease_id)
     fees = [c for c in await charges_of(bill, org_id, lease_id) if c["kind"] == "late_fee"]
     assert [f["amount"]["amount"] for f in fees] == ["40.00"]  # 10 % of the 400.00 still owed
     assert fees[0]["for_charge"] == rent["id"] and overdue.data["late_fee_charge_id"] == fees[0]["id"]
     assert overdue.data["overdue"] == {"amount": "400.00", "currency": "USD"}
-    await post_late_fees(db, today=next_month(due) + timedelta(days=30))
+    await post_late_fees(runtime, today=next_month(due) + timedelta(days=30))
     assert len([c for c in await charges_of(bill, org_id, lease_id) if c["kind"] == "late_fee"]) == 1
 
 

@@ -61,6 +61,27 @@ async def test_payments_pay_oldest_first_and_keep_the_rest_as_credit(bill: Servi
     assert await balance(bill, org_id, lease_id) == Decimal("-380.00")
 
 
+async def test_a_back_dated_payment_re_flows_the_money_oldest_first(bill: ServiceHarness, infra: Infra,
+                                                                    org_id: str) -> None:
+    """A payment received now only adds to what was paid; one received before others re-flows them."""
+    lease_id, (jan, feb, mar) = await three_months(bill, infra, org_id)
+    h = bill.headers(org_id=org_id)
+    now = (await pay(bill, org_id, lease_id, "600.00"))["data"]
+    assert [(a["charge_id"], a["amount"]["amount"]) for a in now["allocations"]] == [(jan, "600.00")]
+    earlier = (await pay(bill, org_id, lease_id, "1000.00", received_at="2020-01-15T10:00:00Z"))["data"]
+    assert [(a["charge_id"], a["amount"]["amount"]) for a in earlier["allocations"]] == [(jan, "1000.00")]
+    moved = await ok(await bill.client.get(f"/v1/payments/{now['id']}", headers=h))
+    assert [(a["charge_id"], a["amount"]["amount"]) for a in moved["allocations"]] == [(feb, "600.00")]
+    later = (await pay(bill, org_id, lease_id, "1500.00"))["data"]
+    assert [(a["charge_id"], a["amount"]["amount"]) for a in later["allocations"]] == [(feb, "400.00"),
+                                                                                        (mar, "1000.00")]
+    assert await statuses(bill, org_id, lease_id) == {jan: ("paid", "1000.00"), feb: ("paid", "1000.00"),
+                                                      mar: ("paid", "1000.00")}
+    assert await balance(bill, org_id, lease_id) == Decimal("-100.00")
+    resp = await bill.client.get("/v1/balances", headers=h)
+    assert (await ok(resp))["balances"][0]["credit"] == "100.00"
+
+
 async def test_idempotency_key_replays_and_refuses_another_body(bill: ServiceHarness, infra: Infra,
                                                                 org_id: str) -> None:
     lease_id, _ = await three_months(bill, infra, org_id)

@@ -47,14 +47,14 @@ async def test_lease_event_posts_deposit_and_catches_up_rent_once(bill: ServiceH
     assert first["due_date"] == start.isoformat()  # started after the due day: this period at once
     assert {k for k, _ in posted} == {lease.lease_id.encode()}  # keyed by lease
 
-    db = bill.app.state.runtime.db
+    runtime = bill.app.state.runtime
     async with producer(infra.kafka_bootstrap) as p:  # the same lease again under a new event id
         await handled(bill, await publish(p, lease, subject=lease.lease_id, org_id=org_id))
     for _ in range(2):  # the job twice, today: nothing new
-        await post_rent(db, today=TODAY)
+        await post_rent(runtime, today=TODAY)
     assert len(await charges_of(bill, org_id, lease.lease_id)) == 4
     for _ in range(2):  # next month's due day, twice: one more rent
-        await post_rent(db, today=next_month(THIS))
+        await post_rent(runtime, today=next_month(THIS))
     found = await charges_of(bill, org_id, lease.lease_id)
     assert sorted(c["period"] or "" for c in found)[-1] == f"{next_month(THIS):%Y-%m}"
     assert len(found) == 5
@@ -98,7 +98,7 @@ async def test_a_lease_ending_early_credits_the_unused_rent(bill: ServiceHarness
     assert [c["amount"]["amount"] for c in credits] == sorted(["1000.00", str(unused)])
     book = await ledger(bill, org_id, lease.lease_id)
     assert Decimal(book["meta"]["balance"]["amount"]) == Decimal("500") + 2000 + (1000 - unused)
-    await post_rent(bill.app.state.runtime.db, today=next_month(next_month(THIS)))  # nothing after the end
+    await post_rent(bill.app.state.runtime, today=next_month(next_month(THIS)))  # nothing after the end
     assert len(await charges_of(bill, org_id, lease.lease_id)) == 7
 
 
@@ -108,10 +108,10 @@ async def test_a_future_lease_posts_nothing_until_its_start(bill: ServiceHarness
     async with producer(infra.kafka_bootstrap) as p:
         await publish(p, lease, subject=lease.lease_id, org_id=org_id)
     await wait_for_account(bill, org_id, lease.lease_id)
-    db = bill.app.state.runtime.db
-    await post_rent(db, today=start - timedelta(days=1))
+    runtime = bill.app.state.runtime
+    await post_rent(runtime, today=start - timedelta(days=1))
     assert await charges_of(bill, org_id, lease.lease_id) == []
-    await post_rent(db, today=start)
+    await post_rent(runtime, today=start)
     found = await charges_of(bill, org_id, lease.lease_id)
     assert sorted(c["kind"] for c in found) == ["deposit", "rent"]  # starts after the 5th: rent at once
     zero = lease_event(org_id, start=TODAY)  # deposit 0: no deposit charge
@@ -128,9 +128,9 @@ async def test_month_end_run_for_many_leases_posts_each_once(bill: ServiceHarnes
             await publish(p, lease, subject=lease.lease_id, org_id=org_id)
     for lease in leases:
         await wait_for_account(bill, org_id, lease.lease_id)
-    db = bill.app.state.runtime.db
+    runtime = bill.app.state.runtime
     target = next_month(next_month(THIS)).replace(day=28)  # every due day (1..28) of that month has come
-    results = [await post_rent(db, today=target, batch=7), await post_rent(db, today=target, batch=7)]
+    results = [await post_rent(runtime, today=target, batch=7), await post_rent(runtime, today=target, batch=7)]
     async with bill.raw(org_id=org_id) as conn:
         per = await conn.fetch("SELECT lease_id, count(*) AS n, count(DISTINCT period) AS d FROM charges"
                                " WHERE org_id = $1 AND kind = 'rent' GROUP BY lease_id", org_id)

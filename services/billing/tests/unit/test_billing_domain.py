@@ -170,6 +170,10 @@ def test_money_in_accepts_exact_amounts() -> None:
     assert MoneyIn.model_validate({"amount": "1250.5", "currency": "USD"}).amount == D("1250.5")
     assert MoneyIn.model_validate({"amount": "1.234", "currency": "KWD"}).amount == D("1.234")
     assert MoneyIn.model_validate({"amount": "5000", "currency": "JPY"}).amount == D("5000")
+    # the kit's rule: trailing zeros add no precision, so "5000.00" yen is 5000 yen
+    assert MoneyIn.model_validate({"amount": "5000.00", "currency": "JPY"}).amount == D("5000")
+    # currencies come from the kit's full ISO 4217 table, not a short list of billing's own
+    assert MoneyIn.model_validate({"amount": "12.50", "currency": "MUR"}).currency == "MUR"
 
 
 cents = st.integers(min_value=1, max_value=500_000).map(lambda c: D(c) / 100)

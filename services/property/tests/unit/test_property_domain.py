@@ -161,3 +161,17 @@ def test_lease_input_rules() -> None:
 def test_occupancy() -> None:
     assert occupancy(0, 0) == 0.0
     assert occupancy(240, 233) == 0.9708
+
+
+def test_unit_list_condition_on_visibility_follows_what_the_caller_may_see() -> None:
+    """All four visibilities: no condition (counts stay in an index); one: an equality (an index on
+    (org, visibility, sort column) gives the order); some: `= ANY`. The rows allowed are the same."""
+    from hearth_property.domain import visible_for
+    from hearth_property.repository.units import UnitFilter
+
+    admin, _ = UnitFilter(org_id="org_x", visibilities=visible_for("admin")).where()
+    assert "visibility" not in admin
+    partner, args = UnitFilter(org_id="org_x", visibilities=visible_for("partner"), status="available").where()
+    assert "u.visibility = $2" in partner and args[:3] == ["org_x", "public", "available"]
+    agent, args = UnitFilter(org_id="org_x", visibilities=visible_for("leasing_agent")).where()
+    assert "u.visibility = ANY($2::text[])" in agent and args[1] == ["agents", "public", "team"]

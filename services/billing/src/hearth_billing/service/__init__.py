@@ -1,1 +1,1 @@
-"""Use cases of the billing service: one transaction each, outbox rows with the change."""
+"""Use cases of the billing service: each runs in the `Tx` it is given (the caller's one transaction)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 
@@ -46,3 +48,28 @@ async def rebalance(conn: asyncpg.Connection, *, org_id: str, lease_id: str) -> 
     await repo.set_charge_payments(conn, changes)
     await repo.set_credit(conn, lease_id, result.unapplied)
     return result.unapplied
+
+
+async def apply_new_funds(conn: asyncpg.Connection, *, org_id: str, lease_id: str, source_id: str, amount: Decimal,
+                          at: datetime, credit: Decimal) -> list[dict[str, Any]] | None:
+    """Pay the open charges, oldest first, from money that comes last in allocation order (the common case:
+    a payment received now); returns what it paid as allocation rows.
+
+    Money added after every other source leaves the earlier allocations as they are (`allocate` hands out
+    sources in order), so only the open charges are read and only what changes is written, in two round
+    trips, whatever the lease's history. Money that does not come last (a back-dated payment, a cheque
+    clearing after later payments) re-flows the whole lease with `rebalance`; then None is returned.
+    """
+    later, open_rows = await repo.open_charges_for_new_funds(conn, lease_id, at=at, source_id=source_id)
+    if later or (credit > 0 and open_rows):  # the second: a credit not yet applied; let rebalance settle it
+        await rebalance(conn, org_id=org_id, lease_id=lease_id)
+        return None
+    owed = [OpenItem(id=r["id"], amount=r["amount"] - r["amount_paid"], due=r["due_date"], order=i)
+            for i, r in enumerate(open_rows)]
+    result = allocate(owed, [Funds(id=source_id, amount=amount, order=0)])
+    by_id = {r["id"]: r for r in open_rows}
+    paid = [(c, a, by_id[c]["amount_paid"] + a, charge_status(by_id[c]["amount"], by_id[c]["amount_paid"] + a))
+            for _, c, a in result.pairs]
+    await repo.apply_funds(conn, org_id=org_id, lease_id=lease_id, source_id=source_id, paid=paid,
+                           credit_added=result.unapplied)
+    return [{"source_id": source_id, "charge_id": c, "amount": a} for c, a, _, _ in paid]

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from hearth_kit.auth import Principal
-from hearth_kit.db import Database
+from hearth_kit.errors import NotFound
 from hearth_kit.pagination import PageParams
-from hearth_kit.problems import not_found
+from hearth_kit.tx import Tx
 
 from hearth_billing import repository as repo
 from hearth_billing.models import SettingsIn
@@ -16,27 +15,24 @@ from hearth_billing.money import money_out, quantize
 from hearth_billing.service.views import ledger_view, settings_view
 
 
-async def lease_ledger(db: Database, *, principal: Principal, lease_id: str, page: PageParams) -> dict[str, Any]:
+async def lease_ledger(tx: Tx, lease_id: str, *, page: PageParams) -> dict[str, Any]:
     """Every charge, credit, void, payment and reversal of a lease, oldest first, with the running balance."""
-    async with db.transaction(org_id=principal.org_id) as conn:
-        acc = await repo.get_account(conn, lease_id)
-        if acc is None:
-            raise not_found("lease", lease_id)
-        rows, total, balance = await repo.ledger_page(conn, lease_id, limit=page.limit, offset=page.offset)
+    acc = await repo.get_account(tx.conn, lease_id)
+    if acc is None:
+        raise NotFound.of("lease", lease_id)
+    rows, total, balance = await repo.ledger_page(tx.conn, lease_id, limit=page.limit, offset=page.offset)
     return {"data": [ledger_view(r) for r in rows],
             "meta": {"total": total, "page": page.page, "limit": page.limit, "lease_id": lease_id,
                      "balance": money_out(balance, acc["currency"])}}
 
 
-async def balances(db: Database, *, principal: Principal, building_id: str | None = None,
-                   resident_id: str | None = None) -> dict[str, Any]:
+async def balances(tx: Tx, *, building_id: str | None = None, resident_id: str | None = None) -> dict[str, Any]:
     """Balances per currency with aging buckets, for the org, a building, or a resident."""
     today = datetime.now(UTC).date()
-    async with db.transaction(org_id=principal.org_id) as conn:
-        rows = await repo.balances(conn, org_id=principal.org_id, building_id=building_id,
-                                   resident_id=resident_id, today=today)
+    rows = await repo.balances(tx.conn, org_id=tx.org_id, building_id=building_id, resident_id=resident_id,
+                               today=today)
     if resident_id is not None and not rows:
-        raise not_found("resident", resident_id)
+        raise NotFound.of("resident", resident_id)
 
     def amt(value: Any, currency: str) -> str:
         return str(quantize(value, currency))
@@ -50,12 +46,11 @@ async def balances(db: Database, *, principal: Principal, building_id: str | Non
             "balances": out}
 
 
-async def get_settings(db: Database, *, principal: Principal) -> dict[str, Any]:
-    async with db.transaction(org_id=principal.org_id) as conn:
-        return settings_view(await repo.get_settings(conn, principal.org_id))
+async def get_settings(tx: Tx) -> dict[str, Any]:
+    """The org's late-fee policy (the defaults when it never set one)."""
+    return settings_view(await repo.get_settings(tx.conn, tx.org_id))
 
 
-async def put_settings(db: Database, *, principal: Principal, body: SettingsIn) -> dict[str, Any]:
-    principal.require_write()
-    async with db.transaction(org_id=principal.org_id) as conn:
-        return settings_view(await repo.put_settings(conn, principal.org_id, body.model_dump()))
+async def put_settings(tx: Tx, body: SettingsIn) -> dict[str, Any]:
+    """Replace the org's late-fee policy."""
+    return settings_view(await repo.put_settings(tx.conn, tx.org_id, body.model_dump()))

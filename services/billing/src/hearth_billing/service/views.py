@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -23,12 +24,13 @@ def charge_view(row: asyncpg.Record) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-def allocation_view(row: asyncpg.Record) -> dict[str, Any]:
+def allocation_view(row: asyncpg.Record | Mapping[str, Any]) -> dict[str, Any]:
     return {"source_id": row["source_id"], "charge_id": row["charge_id"],
             "amount": money_out(row["amount"], row["currency"])}
 
 
-def payment_view(row: asyncpg.Record, allocations: list[asyncpg.Record] | None = None) -> dict[str, Any]:
+def payment_view(row: asyncpg.Record,
+                 allocations: Sequence[asyncpg.Record | Mapping[str, Any]] | None = None) -> dict[str, Any]:
     return models.PaymentOut(
         id=row["id"], lease_id=row["lease_id"], resident_id=row["resident_id"], building_id=row["building_id"],
         amount=MoneyOut(**money_out(row["amount"], row["currency"])), method=row["method"],

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args
 
 import asyncpg
 
-from hearth_property.domain import Sort, minor_units
+from hearth_property.domain import Sort, Visibility, minor_units
 
 UNIT_COLUMNS = (
     "u.id, u.org_id, u.building_id, u.name, u.unit_number, u.type, u.status, u.bedrooms, u.bathrooms,"
@@ -20,6 +20,7 @@ _RETURNING = UNIT_COLUMNS.replace("u.", "")
 WRITABLE = ("name", "unit_number", "type", "status", "bedrooms", "bathrooms", "size_interior", "size_land",
             "size_unit", "price_amount", "price_currency", "features", "floor_plan", "gallery", "visibility",
             "assigned_agent")
+ALL_VISIBILITIES = frozenset(get_args(Visibility))
 # A list counts at most this many rows exactly; past it, meta says the total is capped.
 COUNT_CAP = 1_000
 
@@ -41,8 +42,19 @@ class UnitFilter:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def where(self) -> tuple[str, list[Any]]:
-        conds = ["u.org_id = $1", "u.visibility = ANY($2::text[])"]
-        args: list[Any] = [self.org_id, self.visibilities]
+        conds = ["u.org_id = $1"]
+        args: list[Any] = [self.org_id]
+        seen = sorted(set(self.visibilities))
+        # A caller who may see every visibility needs no condition on it, so the capped count can be answered
+        # from an index alone (no heap visit per row to read the visibility). A caller who sees only one
+        # (a partner: public) gets an equality, not `= ANY(array)`: only an equality lets an index on
+        # (org_id, visibility, <sort column>) hand rows out already sorted.
+        if len(seen) == 1:
+            args.append(seen[0])
+            conds.append(f"u.visibility = ${len(args)}")
+        elif not set(seen) >= ALL_VISIBILITIES:
+            args.append(seen)
+            conds.append(f"u.visibility = ANY(${len(args)}::text[])")
         for column, op, value in (
             ("u.building_id", "=", self.building_id), ("u.status", "=", self.status),
             ("u.price_minor", ">=", None if self.min_price is None else minor_units(self.min_price, round_up=True)),

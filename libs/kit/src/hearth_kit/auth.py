@@ -40,16 +40,6 @@ class Principal:
     def can_write(self) -> bool:
         return self.role not in READ_ONLY_ROLES
 
-    def require_write(self) -> None:
-        """403 for read-only callers."""
-        if not self.can_write:
-            raise Problem(403, f"role '{self.role}' is read-only", slug="forbidden")
-
-    def require_role(self, *roles: str) -> None:
-        """403 unless the caller has one of `roles`."""
-        if self.role not in roles:
-            raise Problem(403, f"this action needs one of the roles: {', '.join(roles)}", slug="forbidden")
-
 
 class SigningKey:
     """An Ed25519 private key with its `kid`."""

@@ -20,15 +20,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Generic
+from typing import Any, Generic
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.routing import APIRoute
 from faststream.kafka import KafkaBroker
 from hearth_contracts.topics import ALL_TOPICS, Topic
 from typing_extensions import TypeVar
 
-from hearth_kit.api import install_openapi
+from hearth_kit.api import DocumentedRoute, install_openapi
 from hearth_kit.auth import InternalTokenVerifier
 from hearth_kit.db import Database, provision_service_database
 from hearth_kit.housekeeping import housekeeping_job
@@ -61,7 +62,6 @@ class Runtime(Generic[SettingsT, StateT]):
     broker: KafkaBroker | None = None
     dead_letters: DeadLetters | None = None  # for `idempotent_consumer(dead_letters=...)`
     consumers_ready: bool = True
-    extras: dict[str, Any] = field(default_factory=dict)  # deprecated: use `state`
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -83,10 +83,6 @@ async def current_runtime(request: Request) -> Runtime[Any, Any]:
     return runtime
 
 
-# Deprecated (untyped settings): a service declares
-# `Annotated[Runtime[Settings, State], Depends(current_runtime)]` instead.
-Deps = Annotated[Runtime[ServiceSettings, Any], Depends(current_runtime)]
-_runtime = current_runtime  # compat alias
 
 
 async def _start_broker_when_kafka_is_up(runtime: Runtime[Any, Any]) -> None:
@@ -220,10 +216,19 @@ def create_service(
     )
     app.state.verifier = verifier
     for router in routers:
+        _require_documented(router)
         app.include_router(router)
     if openapi:
         install_openapi(app)
     return app
+
+
+def _require_documented(router: APIRouter) -> None:
+    """Every documented route of a service comes from `api_router`: typed responses, documented problems."""
+    plain = [route.path for route in router.routes
+             if isinstance(route, APIRoute) and route.include_in_schema and not isinstance(route, DocumentedRoute)]
+    if plain:
+        raise TypeError(f"routes not built with hearth_kit.api.api_router: {', '.join(plain)}")
 
 
 def serve(app: Any, settings: ServiceSettings) -> None:

@@ -140,3 +140,27 @@ async def test_subscription_dispatches_typed_payloads_and_refuses_mismatched_wir
         Subscription(topic=BILLING_EVENTS, group="g", handlers=[on(BuildingDeleted, handle)])
     with pytest.raises(ValueError, match="at least one"):
         Subscription(topic=PROPERTY_EVENTS, group="g", handlers=[])
+
+
+def test_a_service_router_with_a_plain_documented_route_is_refused() -> None:
+    from fastapi import APIRouter
+    from hearth_kit.runtime import _require_documented
+
+    plain = APIRouter()
+
+    @plain.get("/v1/loose", response_model=Data[Thing])
+    async def loose() -> JSONResponse:
+        return JSONResponse({})
+
+    with pytest.raises(TypeError, match="/v1/loose"):
+        _require_documented(plain)
+    hidden = APIRouter(include_in_schema=False)  # edge-only routes (the gateway's) are not part of the API
+
+    @hidden.get("/internal")
+    async def internal() -> JSONResponse:
+        return JSONResponse({})
+
+    _require_documented(hidden)
+    documented = APIRouter()
+    documented.include_router(_app().router)  # an aggregate of api_router routers keeps their route class
+    _require_documented(documented)

@@ -42,7 +42,7 @@ _BATCH_BODY = {
 
 
 @router.post("/readings", status_code=202, response_model=IngestDoc, operation_id="ingestReadings",
-             openapi_extra={"requestBody": _BATCH_BODY}, responses=problems(400, 503))
+             openapi_extra={"requestBody": _BATCH_BODY}, responses=problems(400, 422, 503))
 async def ingest_readings(request: Request, call: Writer, runtime: TelemetryDeps) -> JSONResponse:
     """Accept up to 10,000 readings; invalid items are reported by index, valid ones are durably queued
     (on Kafka, acks=all) before the 202."""

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 # benchmarks' consumers (projections of property.events and the like) catching up on history while they
 # are measured; its own ports let it run beside `make test` (the figures then say so: load average).
 export HEARTH_RUN_DIR="$PWD/.run/bench" HEARTH_PG_PORT=16432 HEARTH_KAFKA_PORT=19192 HEARTH_KAFKA_CONTROLLER_PORT=19193 HEARTH_PG_FAST=1
-stop_infra() { for s in kafka.sh postgres.sh; do bash "deploy/local/$s" stop >/dev/null 2>&1 || true; done; }
+# (the scripts leave alone what HEARTH_DATABASE_URL / HEARTH_KAFKA_BOOTSTRAP point at, so stop without them)
+stop_infra() { for s in kafka.sh postgres.sh; do env -u HEARTH_DATABASE_URL -u HEARTH_KAFKA_BOOTSTRAP bash "deploy/local/$s" stop >/dev/null 2>&1 || true; done; }
 stop_infra
 rm -rf .run/bench
 trap stop_infra EXIT

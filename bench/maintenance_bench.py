@@ -19,8 +19,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-from benchlib import drop_bench_schema, pct
+from benchlib import drop_bench_schema, pct, seed_org
 from hearth_contracts.common import Address
 from hearth_contracts.envelope import EventData, to_cloudevent_bytes
 from hearth_contracts.property import BuildingCreated
@@ -91,21 +90,9 @@ async def produce(producer: Any, data: EventData, *, subject: str, org: str) -> 
 
 
 async def seed(h: ServiceHarness, org: str, schema: str) -> float:
-    started = time.perf_counter()
-    conn = await asyncpg.connect(h.database_url, server_settings={"search_path": schema})
-    try:
-        async with conn.transaction():
-            await conn.execute("SELECT set_config('hearth.org_id', $1, true)", org)
-            statements = SEED.strip().split(";\n\n")
-            params: list[list[Any]] = [[org, BUILDINGS], [org, TECHS], [org, BUILDINGS, TECHS, REQUESTS]]
-            for statement, values in zip(statements, params, strict=True):
-                await conn.execute(statement, *values)
-        # the steady state autovacuum keeps a 100k-row table in: statistics and a set visibility map
-        for table in ("requests", "buildings", "members"):
-            await conn.execute(f"VACUUM ANALYZE {table}")
-    finally:
-        await conn.close()
-    return time.perf_counter() - started
+    return await seed_org(h.database_url, schema, org, SEED,
+                          [[org, BUILDINGS], [org, TECHS], [org, BUILDINGS, TECHS, REQUESTS]],
+                          vacuum=("requests", "buildings", "members"))
 
 
 async def alert_to_visible(h: ServiceHarness, producer: Any, n: int) -> list[float]:

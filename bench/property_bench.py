@@ -17,10 +17,8 @@ import asyncio
 import os
 import statistics
 import time
-from typing import Any
 
-import asyncpg
-from benchlib import drop_bench_schema, pct
+from benchlib import drop_bench_schema, pct, seed_org
 from hearth_kit.ids import new_id
 from hearth_kit.testing import Infra, service_harness
 from hearth_kit.testing.plugin import unique_schema
@@ -101,22 +99,9 @@ async def one_size(args: argparse.Namespace, units: int) -> list[tuple[str, str,
     try:
         async with service_harness(infra, schema=schema, prefix="HEARTH_PROPERTY_", build_app=build_app,
                                    monkeypatch_env=os.environ.__setitem__) as h:
-            started = time.perf_counter()
-            conn = await asyncpg.connect(h.database_url, server_settings={"search_path": schema})
-            try:
-                async with conn.transaction():
-                    await conn.execute("SELECT set_config('hearth.org_id', $1, true)", org)
-                    seeds = SEED.strip().split(";\n\n")
-                    params: list[list[Any]] = [[org, BUILDINGS], [org, AGENTS], [org, BUILDINGS, AGENTS, units]]
-                    for statement, values in zip(seeds, params, strict=True):
-                        await conn.execute(statement, *values)
-                # what autovacuum does to a table at rest: statistics, and the visibility map index-only scans use
-                await conn.execute("VACUUM ANALYZE buildings")
-                await conn.execute("VACUUM ANALYZE units")
-                await conn.execute("VACUUM ANALYZE agents")
-            finally:
-                await conn.close()
-            seed_s = time.perf_counter() - started
+            seed_s = await seed_org(h.database_url, schema, org, SEED,
+                                    [[org, BUILDINGS], [org, AGENTS], [org, BUILDINGS, AGENTS, units]],
+                                    vacuum=("buildings", "units", "agents"))
 
             building = "bld_bench" + "7".zfill(17)
             agent = "agt_bench" + "4".zfill(17)

@@ -190,12 +190,12 @@ async def ensure_default_rule(tx: Tx) -> None:
         await tx.emit(AlertRuleCreated(**rule_snapshot(row)), subject=row["id"])
 
 
-async def create_rule(tx: Tx, body: AlertRuleIn) -> dict[str, Any]:
+async def create_rule(tx: Tx, settings: Settings, body: AlertRuleIn) -> dict[str, Any]:
     """A rule for one sensor of the org, or for a kind (optionally in one building); announced."""
     if body.sensor_id is not None and await repo.get_sensor(tx.conn, body.sensor_id) is None:
         raise _unknown("sensor_id", "unknown sensor", f"sensor {body.sensor_id} not found")
-    if body.building_id is not None and not await repo.building_exists(tx.conn, body.building_id):
-        raise _unknown("building_id", "unknown building", f"building {body.building_id} not found")
+    if body.building_id is not None:  # a building created a moment ago is waited for, as for sensors
+        await _check_location(tx, settings, body.building_id, None)
     row = await repo.insert_rule(tx.conn, {"id": new_id("rul"), "org_id": tx.org_id, **body.model_dump()})
     await tx.emit(AlertRuleCreated(**rule_snapshot(row)), subject=row["id"])
     return rule_view(row)

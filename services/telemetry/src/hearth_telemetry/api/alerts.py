@@ -16,15 +16,17 @@ from hearth_kit.pagination import Pagination, page_response
 from hearth_telemetry import service
 from hearth_telemetry.api.common import AlertId, RuleId
 from hearth_telemetry.models import BUILDING_ID, SENSOR_ID, AlertOut, AlertRuleIn, AlertRuleOut, AlertRulePatch
+from hearth_telemetry.runtime import TelemetryDeps
 
 router = api_router(prefix="/v1", tags=["alerts"])
 
 
 @router.post("/alert-rules", status_code=201, response_model=Data[AlertRuleOut])
-async def create_alert_rule(body: AlertRuleIn, call: Writer) -> JSONResponse:
+async def create_alert_rule(body: AlertRuleIn, call: Writer, runtime: TelemetryDeps) -> JSONResponse:
     """A rule for one sensor, or for every sensor of a kind (optionally in one building); send an
     `Idempotency-Key` to make retries safe."""
-    return await call.create_once(body, lambda tx: service.create_rule(tx, body), resource=service.RULE)
+    settings = runtime.settings
+    return await call.create_once(body, lambda tx: service.create_rule(tx, settings, body), resource=service.RULE)
 
 
 @router.get("/alert-rules", response_model=Page[AlertRuleOut])

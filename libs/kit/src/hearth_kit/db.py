@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -10,8 +11,11 @@ from typing import Any, cast
 
 import asyncpg
 
+from hearth_kit.logging import get_logger
+
 Connection = asyncpg.Connection
 Record = asyncpg.Record
+log = get_logger(__name__)
 
 # RLS policies (kit SQL `enable_org_rls`) compare org_id with this setting; `SYSTEM_SETTING` lets
 # deliberate cross-org jobs through.
@@ -41,8 +45,10 @@ async def _transaction_state_only(conn: asyncpg.Connection) -> None:
     """
 
 
-async def create_pool(dsn: str, *, schema: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    """A pool whose connections see only `schema` (and pg_catalog) on their search path."""
+async def create_pool(dsn: str, *, schema: str, min_size: int = 2, max_size: int = 10,
+                      session_settings: dict[str, str] | None = None) -> asyncpg.Pool:
+    """A pool whose connections see only `schema` (and pg_catalog) on their search path, with
+    `session_settings` (planner settings a service wants) on every connection."""
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
@@ -50,7 +56,7 @@ async def create_pool(dsn: str, *, schema: str, min_size: int = 2, max_size: int
         init=init_connection,
         reset=_transaction_state_only,
         timeout=CONNECT_TIMEOUT_SECONDS,
-        server_settings={"search_path": schema, "application_name": f"hearth-{schema}"},
+        server_settings={**(session_settings or {}), "search_path": schema, "application_name": f"hearth-{schema}"},
     )
     assert pool is not None
     return pool
@@ -65,9 +71,11 @@ class Database:
         self.dsn = dsn  # for dedicated connections outside the pool (LISTEN)
 
     @classmethod
-    async def connect(cls, dsn: str, *, schema: str, min_size: int = 2, max_size: int = 10) -> Database:
+    async def connect(cls, dsn: str, *, schema: str, min_size: int = 2, max_size: int = 10,
+                      session_settings: dict[str, str] | None = None) -> Database:
         """Open a pool on the service's schema."""
-        pool = await create_pool(dsn, schema=schema, min_size=min_size, max_size=max_size)
+        pool = await create_pool(dsn, schema=schema, min_size=min_size, max_size=max_size,
+                                 session_settings=session_settings)
         return cls(pool, schema=schema, dsn=dsn)
 
     @asynccontextmanager
@@ -114,9 +122,14 @@ class Database:
         except Exception:
             return False
 
-    async def close(self) -> None:
-        """Close the pool."""
-        await self.pool.close()
+    async def close(self, *, grace_seconds: float = 10) -> None:
+        """Close the pool; connections still checked out after `grace_seconds` are cut (asyncpg's close
+        otherwise waits for them forever, e.g. for a job's LISTEN connection or a cancelled query)."""
+        try:
+            await asyncio.wait_for(self.pool.close(), grace_seconds)
+        except TimeoutError:
+            log.warning("database pool did not close in time; terminating it", seconds=grace_seconds)
+            self.pool.terminate()
 
 
 async def provision_service_database(

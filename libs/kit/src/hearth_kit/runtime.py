@@ -102,6 +102,17 @@ async def _start_broker_when_kafka_is_up(runtime: Runtime[Any, Any]) -> None:
             delay = min(delay * 2, 5)
 
 
+async def _bounded(what: str, step: Awaitable[Any], seconds: float = 10) -> None:
+    """One shutdown step, given a deadline: a Kafka client stuck leaving its group must not hold the
+    process (or a test's teardown) forever. Whatever it had not finished is redone after the restart."""
+    try:
+        await asyncio.wait_for(step, seconds)
+    except TimeoutError:
+        log.warning("shutdown step timed out; moving on", step=what, seconds=seconds)
+    except Exception as exc:
+        log.warning("shutdown step failed; moving on", step=what, error=repr(exc))
+
+
 async def _supervised(job: Callable[[Runtime[Any, Any]], Awaitable[None]], runtime: Runtime[Any, Any],
                       name: str) -> None:
     """Keep a background job alive: log and restart it if it fails."""
@@ -154,7 +165,8 @@ def create_service(
         await migrate(settings.database_url, schema=settings.db_schema,
                       migrations=kit_migrations() + folder_migrations(migrations_dir))
         db = await Database.connect(settings.database_url, schema=settings.db_schema,
-                                    min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+                                    min_size=settings.db_pool_min, max_size=settings.db_pool_max,
+                                    session_settings=settings.db_session_settings)
         relay = OutboxRelay(db, bootstrap=settings.kafka_bootstrap, poll_seconds=settings.outbox_poll_seconds,
                             batch_size=settings.outbox_batch_size)
         runtime: Runtime[S, St] = Runtime(settings=settings, db=db, relay=relay, state=state)
@@ -194,12 +206,10 @@ def create_service(
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             if runtime.broker is not None:
-                with contextlib.suppress(Exception):
-                    await runtime.broker.stop()
+                await _bounded("consumers", runtime.broker.stop())
             if runtime.dead_letters is not None:
-                with contextlib.suppress(Exception):
-                    await runtime.dead_letters.stop()
-            await relay.stop()
+                await _bounded("dead-letter producer", runtime.dead_letters.stop())
+            await _bounded("outbox relay", relay.stop())
             await db.close()
 
     async def db_ready() -> bool:

@@ -39,6 +39,8 @@ class ServiceSettings(BaseSettings):
     db_schema: str = "public"
     db_pool_min: int = 2
     db_pool_max: int = 10
+    # Planner settings for the service's sessions (e.g. {"random_page_cost": "1.1"}), as JSON in the env.
+    db_session_settings: dict[str, str] = {}
     kafka_bootstrap: str = "127.0.0.1:9092"
     # JSON Web Key Set for verifying the gateway's internal JWT: inline JSON or an http(s) URL.
     internal_jwks: str = ""

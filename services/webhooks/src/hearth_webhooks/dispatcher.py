@@ -1,18 +1,20 @@
 """Delivery workers: claim due deliveries, post them within each endpoint's limits, record what happened.
 
-Any number of replicas may run this. A delivery is claimed by moving its `next_attempt_at` past a lease
-(rows chosen with FOR UPDATE SKIP LOCKED, so two workers never take the same one); the outcome is written
-in batches. A worker killed mid-delivery leaves the row due again once the lease passes, and the next
-attempt carries the same webhook-id. Limits (concurrency, rate) are per endpoint and hold across replicas
-(counted in Postgres when claiming), and an endpoint at its limit is left out of the claim entirely, so a
-slow partner only ever holds its own slots.
+Any number of replicas may run this. A delivery is claimed with a row in `claims` that holds it for a
+lease (its primary key, and the delivery rows locked with SKIP LOCKED, so two workers never take the same
+one); the outcome is written in batches and ends the claim. A worker killed mid-delivery leaves the
+delivery due again once the lease passes, and the next attempt carries the same webhook-id.
+
+Limits (concurrency, rate) are per endpoint and hold across replicas (counted in Postgres when claiming),
+and an endpoint at its limit is left out of the claim entirely, so a slow partner only ever holds its own
+slots. A request that is over no longer takes a slot, even before its outcome is written.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
-from collections import defaultdict
 from datetime import datetime
 
 import asyncpg
@@ -49,6 +51,8 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._claimed: dict[str, asyncio.Task[None]] = {}
         self._results: asyncio.Queue[tuple[asyncpg.Record, AttemptResult]] = asyncio.Queue()
+        # per endpoint: attempts of ours that are over but not recorded (their claims still stand)
+        self._answered: collections.Counter[str] = collections.Counter()
         self._secrets: dict[str, str] = {}
         self._listener: asyncpg.Connection | None = None
 
@@ -115,16 +119,17 @@ class Dispatcher:
         rate_bound = False
         async with self._db.system_transaction() as conn:
             candidates = await repository.due_candidates(conn, per_endpoint=min(limit, 100), limit=limit,
-                                                         default_concurrency=default_cap)
+                                                         default_concurrency=default_cap, answered=self._answered)
             if not candidates:
                 return False
             unpaced = sorted({c.endpoint_id for c in candidates if c.unpaced})
             if unpaced:
                 await repository.add_pacing(conn, unpaced)
             rooms = {r.endpoint_id: r for r in await repository.lock_room(
-                conn, sorted({c.endpoint_id for c in candidates}), default_concurrency=default_cap)}
+                conn, sorted({c.endpoint_id for c in candidates}), default_concurrency=default_cap,
+                answered=self._answered)}
             picked: list[str] = []
-            taken: dict[str, int] = defaultdict(int)
+            taken: dict[str, int] = collections.defaultdict(int)
             for c in candidates:
                 room = rooms.get(c.endpoint_id)
                 if room is None or taken[c.endpoint_id] >= room.slots:
@@ -136,7 +141,7 @@ class Dispatcher:
                 picked.append(c.delivery_id)
             rows = await repository.claim(conn, delivery_ids=picked, lease_seconds=self._settings.lease_seconds) \
                 if picked else []
-            started: dict[str, int] = defaultdict(int)
+            started: dict[str, int] = collections.defaultdict(int)
             for row in rows:
                 if rooms[row["endpoint_id"]].rate_left is not None:
                     started[row["endpoint_id"]] += 1
@@ -166,6 +171,7 @@ class Dispatcher:
                                              body=bytes(row["payload"]), secrets_=secrets_)
             ATTEMPT_SECONDS.observe(result.latency_ms / 1000)
             self._results.put_nowait((row, result))
+            self._answered[row["endpoint_id"]] += 1
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -181,7 +187,8 @@ class Dispatcher:
         while True:
             batch = [await self._results.get()]
             await asyncio.sleep(0.01)  # a few more outcomes per transaction; nobody waits on this write
-            while len(batch) < 2000 and not self._results.empty():
+            # (at most 500 per transaction: bigger id arrays tip the planner into scanning the whole table)
+            while len(batch) < 500 and not self._results.empty():
                 batch.append(self._results.get_nowait())
             delay = 0.2
             for tries in range(1, 11):
@@ -193,8 +200,10 @@ class Dispatcher:
                     log.warning("recording delivery outcomes failed", error=repr(exc), tries=tries)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5)
-            for _ in batch:
+            for row, _ in batch:
                 self._results.task_done()
+                self._answered[row["endpoint_id"]] -= 1
+            self._answered += collections.Counter()  # (drops the endpoints at zero)
 
     def _attempt_row(self, row: asyncpg.Record, result: AttemptResult) -> AttemptRow:
         outcome = domain.Outcome(result.status_code, result.retry_after)

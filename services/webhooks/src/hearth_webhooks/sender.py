@@ -1,8 +1,8 @@
-"""The HTTP side of a delivery: an aiohttp client that connects only where the operator allows.
+"""The HTTP side of a delivery: signs, posts through the lean client (`http1`), reports what happened.
 
-Addresses are checked when an endpoint is saved and again whenever a connection is opened (a custom
-resolver filters what DNS answers, so a name re-pointed at an internal address after saving — DNS
-rebinding — is refused). Redirects are never followed; the whole attempt has one timeout.
+Addresses are checked when an endpoint is saved and again whenever a connection is opened (`SafeResolver`
+filters what DNS answers, so a name re-pointed at an internal address after saving, DNS rebinding, is
+refused). Redirects are never followed; the whole attempt has one timeout.
 """
 
 from __future__ import annotations
@@ -10,43 +10,45 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
-
-import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import ThreadedResolver
 
 from hearth_webhooks import domain
 from hearth_webhooks.domain import Network
+from hearth_webhooks.http1 import Client
 
 USER_AGENT = "Hearth-Webhooks/1"
 SEQUENCE_HEADER = "hearth-webhook-sequence"
+
+Lookup = Callable[[str, int], Awaitable[Sequence[str]]]
 
 
 class BlockedAddress(OSError):
     """The destination resolves (only) to addresses the platform will not connect to."""
 
 
-class SafeResolver(AbstractResolver):
-    """Resolves with `inner` and keeps only allowed addresses; refuses the name when none is left."""
+async def dns_lookup(host: str, port: int) -> list[str]:
+    """Every address DNS gives for `host`, in its order, once each."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
-    def __init__(self, allowlist: Sequence[Network], inner: AbstractResolver | None = None) -> None:
+
+class SafeResolver:
+    """Resolves with `lookup` and keeps only allowed addresses; refuses the name when none is left.
+    An address literal is judged as it is (no lookup)."""
+
+    def __init__(self, allowlist: Sequence[Network], lookup: Lookup = dns_lookup) -> None:
         self._allowlist = tuple(allowlist)
-        self._inner = inner or ThreadedResolver()
+        self._lookup = lookup
 
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
-        answers = await self._inner.resolve(host, port, family)
-        allowed = [a for a in answers if domain.address_allowed(a["host"], self._allowlist)]
+    async def resolve(self, host: str, port: int) -> list[str]:
+        answers = [host] if domain.is_ip_literal(host) else await self._lookup(host, port)
+        allowed = [a for a in answers if domain.address_allowed(a, self._allowlist)]
         if not allowed:
-            raise BlockedAddress(f"{host} resolves to an address that is not allowed")
+            what = "is" if domain.is_ip_literal(host) else "resolves to"
+            raise BlockedAddress(f"{host} {what} an address that is not allowed")
         return allowed
-
-    async def close(self) -> None:
-        await self._inner.close()
 
 
 async def destination_problem(url: str, *, allowlist: Sequence[Network]) -> str | None:
@@ -56,11 +58,9 @@ async def destination_problem(url: str, *, allowlist: Sequence[Network]) -> str 
         allowed = domain.address_allowed(target.host, allowlist)
         return None if allowed else "url points to an address that is not allowed"
     try:
-        infos = await asyncio.wait_for(asyncio.get_running_loop().getaddrinfo(
-            target.host, target.port, type=socket.SOCK_STREAM), timeout=5)
+        addresses = await asyncio.wait_for(dns_lookup(target.host, target.port), timeout=5)
     except (OSError, TimeoutError, UnicodeError):
         return f"url host {target.host[:100]} does not resolve"
-    addresses = {str(info[4][0]) for info in infos}
     if not addresses or not all(domain.address_allowed(a, allowlist) for a in addresses):
         return f"url host {target.host[:100]} resolves to an address that is not allowed"
     return None
@@ -80,60 +80,39 @@ class Sender:
     """Posts signed deliveries; one connection pool for all endpoints (per-endpoint limits are upstream)."""
 
     def __init__(self, *, allowlist: Sequence[Network], timeout_seconds: float, max_connections: int) -> None:
-        self._allowlist = tuple(allowlist)
-        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-        self._max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
+        self._timeout = timeout_seconds
+        self._client = Client(resolve=SafeResolver(allowlist).resolve, max_idle=max_connections)
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0, use_dns_cache=False,
-                                         resolver=SafeResolver(self._allowlist))
-        self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout,
-                                              cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False)
+        """Nothing to open ahead: connections are made on first use."""
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._client.close()
 
     async def post(self, *, url: str, msg_id: str, sequence: int, body: bytes,
                    secrets_: Sequence[str]) -> AttemptResult:
         """One attempt: sign now, post, and report what happened (never raises for the partner's faults)."""
-        assert self._session is not None, "sender not started"
         at = datetime.now(UTC)
         timestamp = int(time.time())
-        headers = {
-            "content-type": "application/json",
-            "user-agent": USER_AGENT,
-            "webhook-id": msg_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": domain.signature_header(secrets_=secrets_, msg_id=msg_id, timestamp=timestamp,
-                                                         body=body),
-            SEQUENCE_HEADER: str(sequence),
-        }
+        headers = (
+            ("content-type", "application/json"),
+            ("user-agent", USER_AGENT),
+            ("webhook-id", msg_id),
+            ("webhook-timestamp", str(timestamp)),
+            ("webhook-signature", domain.signature_header(secrets_=secrets_, msg_id=msg_id, timestamp=timestamp,
+                                                          body=body)),
+            (SEQUENCE_HEADER, str(sequence)),
+        )
         started = time.perf_counter()
-        refused = _refused_literal(url, self._allowlist)
-        if refused is not None:
-            return AttemptResult(at, None, 0.0, None, refused, None)
         try:
-            async with self._session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
-                text = domain.excerpt(await resp.content.read(1024))
-                retry_after = domain.parse_retry_after(resp.headers.get("retry-after"))
-                return AttemptResult(at, resp.status, _ms(started), text, None, retry_after)
+            async with asyncio.timeout(self._timeout):
+                resp = await self._client.post(url, headers, body)
         except TimeoutError:
             return AttemptResult(at, None, _ms(started), None, "timed out", None)
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:
             return AttemptResult(at, None, _ms(started), None, _describe(exc), None)
-
-
-@lru_cache(maxsize=4096)
-def _refused_literal(url: str, allowlist: tuple[Network, ...]) -> str | None:
-    """aiohttp skips the resolver for address literals, so they are checked here (once per URL: this runs
-    for every attempt)."""
-    host = domain.target_of(url).host
-    if domain.is_ip_literal(host) and not domain.address_allowed(host, allowlist):
-        return f"{host} is an address that is not allowed"
-    return None
+        return AttemptResult(at, resp.status, _ms(started), domain.excerpt(resp.body_head), None,
+                             domain.parse_retry_after(resp.retry_after))
 
 
 def _ms(started: float) -> float:
@@ -141,9 +120,6 @@ def _ms(started: float) -> float:
 
 
 def _describe(exc: BaseException) -> str:
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, BlockedAddress):
-            return str(cause)
-        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, BlockedAddress):
+        return str(exc)
     return (f"{type(exc).__name__}: {exc}")[:500]

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import random
-import socket
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiohttp.abc import AbstractResolver, ResolveResult
 from hearth_webhooks import domain
 from hearth_webhooks.config import SVIX_RETRY_SCHEDULE, Settings
 from hearth_webhooks.sender import BlockedAddress, SafeResolver
@@ -180,28 +178,24 @@ def test_url_shapes(url: str, allow_http: bool, problem: str | None) -> None:
     assert (found is None) if problem is None else (found is not None and problem in found), found
 
 
-class _FakeDNS(AbstractResolver):
-    def __init__(self, *addresses: str) -> None:
-        self.addresses = addresses
-
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
-        return [ResolveResult(hostname=host, host=a, port=port, family=family, proto=0, flags=0)
-                for a in self.addresses]
-
-    async def close(self) -> None:
-        pass
+def _fake_dns(*addresses: str) -> Any:
+    async def lookup(host: str, port: int) -> list[str]:
+        return list(addresses)
+    return lookup
 
 
 async def test_connect_time_resolver_refuses_names_pointing_inside() -> None:
     with pytest.raises(BlockedAddress):
-        await SafeResolver((), _FakeDNS("127.0.0.1")).resolve("rebound.example", 443)
+        await SafeResolver((), _fake_dns("127.0.0.1")).resolve("rebound.example", 443)
     with pytest.raises(BlockedAddress):
-        await SafeResolver((), _FakeDNS("10.0.0.7", "169.254.169.254")).resolve("rebound.example", 443)
-    mixed = await SafeResolver((), _FakeDNS("10.0.0.7", "93.184.216.34")).resolve("mixed.example", 443)
-    assert [r["host"] for r in mixed] == ["93.184.216.34"]  # only the public address is ever dialled
-    allowed = await SafeResolver(LOOPBACK, _FakeDNS("127.0.0.1")).resolve("localhost", 80)
-    assert [r["host"] for r in allowed] == ["127.0.0.1"]
+        await SafeResolver((), _fake_dns("10.0.0.7", "169.254.169.254")).resolve("rebound.example", 443)
+    mixed = await SafeResolver((), _fake_dns("10.0.0.7", "93.184.216.34")).resolve("mixed.example", 443)
+    assert mixed == ["93.184.216.34"]  # only the public address is ever dialled
+    assert await SafeResolver(LOOPBACK, _fake_dns("127.0.0.1")).resolve("localhost", 80) == ["127.0.0.1"]
+    # an address literal is judged as it is, without a lookup
+    with pytest.raises(BlockedAddress):
+        await SafeResolver((), _fake_dns("93.184.216.34")).resolve("127.0.0.1", 80)
+    assert await SafeResolver(LOOPBACK, _fake_dns()).resolve("127.0.0.2", 80) == ["127.0.0.2"]
 
 
 def test_prod_refuses_to_start_without_an_encryption_key() -> None:

@@ -22,7 +22,9 @@ class Settings(ServiceSettings):
 
     # Ingest: how far ahead of the server clock a reading may be stamped.
     max_future_seconds: float = 300.0
-    # Writer: flush after this many readings or this long after the first one arrived, whichever first.
+    # Writer: a batch is what has arrived by the time the previous one is written (so it grows with the
+    # load and costs no wait when idle), up to this many readings; the broker holds an idle fetch at most
+    # `writer_flush_ms`.
     writer_enabled: bool = True
     writer_max_readings: int = 50_000
     writer_flush_ms: int = 100

@@ -180,12 +180,14 @@ SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM roll) AS bu
 
 # The fast path (every reading of the batch is new): its minute rollups and last values, computed in
 # Python from the batch, merged with what is stored. Timestamps travel as epoch microseconds.
+# (Arrays arrive as text literals: see copy_binary.number_array.)
 MERGE_ROLLUPS = """
 INSERT INTO rollups_1m AS r (sensor_id, bucket, org_id, n, total, min_value, max_value, last_ts, last_value)
 SELECT s, timestamptz 'epoch' + b * interval '1 microsecond', o, n, t, lo, hi,
        timestamptz 'epoch' + lt * interval '1 microsecond', lv
-FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::float8[], $6::float8[], $7::float8[],
-            $8::bigint[], $9::float8[]) AS u(s, b, o, n, t, lo, hi, lt, lv)
+FROM unnest($1::text::text[], $2::text::bigint[], $3::text::text[], $4::text::bigint[], $5::text::float8[],
+            $6::text::float8[], $7::text::float8[], $8::text::bigint[], $9::text::float8[])
+     AS u(s, b, o, n, t, lo, hi, lt, lv)
 ON CONFLICT (sensor_id, bucket) DO UPDATE SET
     n = r.n + excluded.n, total = r.total + excluded.total,
     min_value = least(r.min_value, excluded.min_value), max_value = greatest(r.max_value, excluded.max_value),
@@ -196,7 +198,7 @@ ON CONFLICT (sensor_id, bucket) DO UPDATE SET
 MERGE_LATEST = """
 INSERT INTO sensor_state AS s (sensor_id, org_id, last_ts, last_value, last_seen)
 SELECT id, o, timestamptz 'epoch' + ts * interval '1 microsecond', v, now()
-FROM unnest($1::text[], $2::text[], $3::bigint[], $4::float8[]) AS u(id, o, ts, v)
+FROM unnest($1::text::text[], $2::text::text[], $3::text::bigint[], $4::text::float8[]) AS u(id, o, ts, v)
 ON CONFLICT (sensor_id) DO UPDATE SET
     last_value = CASE WHEN excluded.last_ts >= s.last_ts THEN excluded.last_value ELSE s.last_value END,
     last_ts = greatest(s.last_ts, excluded.last_ts), last_seen = excluded.last_seen

@@ -94,8 +94,10 @@ class DeadLetters:
         self.max_attempts = max_attempts
         self.first_pause = first_pause
         self.max_pause = max_pause
-        self._producer = new_producer(bootstrap, client_id=f"{client_id}-dlt")
-        self._started = False
+        self._client_id = f"{client_id}-dlt"
+        # made on the first park: most consumers never park anything, and aiokafka reports a producer
+        # that was made but never started as "Unclosed AIOKafkaProducer" when it is collected
+        self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
         self._attempts: dict[tuple[str, int, int], int] = {}
         self._topics_ready: set[str] = set()
@@ -121,9 +123,11 @@ class DeadLetters:
         attempts = self._attempts.pop(where, 1)
         topic = record.topic + DEAD_LETTER_SUFFIX
         async with self._lock:
-            if not self._started:
-                await self._producer.start()
-                self._started = True
+            if self._producer is None:
+                fresh = new_producer(self.bootstrap, client_id=self._client_id)
+                await fresh.start()
+                self._producer = fresh
+            producer = self._producer
             if topic not in self._topics_ready:  # explicit: brokers may not auto-create topics
                 await ensure_topics(self.bootstrap, [Topic(topic, partitions=1)])
                 self._topics_ready.add(topic)
@@ -131,15 +135,15 @@ class DeadLetters:
             (f"hearth-dlt-{k}", str(v).encode()) for k, v in {
                 "consumer": consumer, "topic": record.topic, "partition": record.partition,
                 "offset": record.offset, "attempts": attempts, "error": reason[:1000]}.items())]
-        await self._producer.send_and_wait(topic, record.value, key=record.key, headers=headers)
+        await producer.send_and_wait(topic, record.value, key=record.key, headers=headers)
         DEAD_LETTERED.labels(consumer, record.topic).inc()
         log.error("record parked on the dead-letter topic", consumer=consumer, topic=record.topic,
                   partition=record.partition, offset=record.offset, attempts=attempts, reason=reason[:300])
 
     async def stop(self) -> None:
-        if self._started:
-            await self._producer.stop()
-            self._started = False
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
 
 
 def idempotent_consumer(

@@ -260,20 +260,22 @@ async def all_retention(conn: asyncpg.Connection) -> list[Row]:
 async def delete_raw_before(conn: asyncpg.Connection, before: datetime, *, org_id: str | None = None,
                             exclude_orgs: Sequence[str] = ()) -> int:
     """Raw rows older than `before`: of one org, or of every org but `exclude_orgs`."""
-    if org_id is not None:
-        result = await conn.execute("DELETE FROM readings WHERE org_id = $1 AND ts < $2", org_id, before)
-    else:
-        result = await conn.execute("DELETE FROM readings WHERE ts < $1 AND org_id <> ALL($2::text[])",
-                                    before, list(exclude_orgs))
-    return int(result.split()[-1])
+    return await _delete_before(conn, "readings", "ts", before, org_id=org_id, exclude_orgs=exclude_orgs)
 
 
 async def delete_rollups_before(conn: asyncpg.Connection, before: datetime, *, org_id: str | None = None,
                                 exclude_orgs: Sequence[str] = ()) -> int:
+    """Minute rollups older than `before`, chosen like `delete_raw_before`."""
+    return await _delete_before(conn, "rollups_1m", "bucket", before, org_id=org_id, exclude_orgs=exclude_orgs)
+
+
+async def _delete_before(conn: asyncpg.Connection, table: str, column: str, before: datetime, *,
+                         org_id: str | None, exclude_orgs: Sequence[str]) -> int:
+    # (`table` and `column` are the two literals above, never input)
     if org_id is not None:
-        result = await conn.execute("DELETE FROM rollups_1m WHERE org_id = $1 AND bucket < $2", org_id, before)
+        result = await conn.execute(f"DELETE FROM {table} WHERE org_id = $1 AND {column} < $2", org_id, before)
     else:
-        result = await conn.execute("DELETE FROM rollups_1m WHERE bucket < $1 AND org_id <> ALL($2::text[])",
+        result = await conn.execute(f"DELETE FROM {table} WHERE {column} < $1 AND org_id <> ALL($2::text[])",
                                     before, list(exclude_orgs))
     return int(result.split()[-1])
 

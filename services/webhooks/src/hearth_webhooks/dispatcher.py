@@ -58,7 +58,6 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Deliver until cancelled; then hand back what was claimed but not finished."""
-        await self._sender.start()
         writer = asyncio.create_task(self._write_results(), name="webhook-results")
         try:
             while True:

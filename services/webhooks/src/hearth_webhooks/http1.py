@@ -6,6 +6,11 @@ bodies, per-request timer objects). A delivery needs only this: POST one body, r
 `Retry-After` header and the first KiB of the answer, and reuse the connection. Responses are parsed by
 httptools (llhttp, the parser uvicorn serves with); this module is the protocol glue and the pool.
 
+The gateway's `hearth_gateway.upstream` is the same idea, written earlier for the proxy (streamed
+bodies, per-origin caps, idempotent-only retry, plain HTTP to internal upstreams). This one adds what
+the proxy lacks (a resolver hook for the SSRF check, TLS, a capped body). They should become one client
+in the kit; until then, a fix to the framing of one belongs in the other too.
+
 Connections are opened only to addresses the `resolve` callable returns (the SSRF check lives there), so
 a name re-pointed at an internal address after it was saved is refused when connecting. Redirects are
 answers like any other (never followed). Timeouts are the caller's (`asyncio.timeout` around `post`);

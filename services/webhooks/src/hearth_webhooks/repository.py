@@ -252,13 +252,11 @@ async def due_candidates(conn: asyncpg.Connection, *, per_endpoint: int, limit: 
     recorded yet. They are no longer in flight at the partner, so they do not take its slots; without this
     an endpoint's slots were all freed at once by each outcome batch, and claiming waited for it.
     """
-    ids = sorted(answered)
     rows = await fetch_many(
         conn,
         "SELECT c.id, e.id AS endpoint_id, p.endpoint_id IS NULL AS unpaced FROM endpoints e"
         " LEFT JOIN endpoint_pacing p ON p.endpoint_id = e.id"
-        " CROSS JOIN LATERAL (SELECT count(*) - coalesce((SELECT a.n FROM unnest($4::text[], $5::int[])"
-        "  AS a(endpoint_id, n) WHERE a.endpoint_id = e.id), 0) AS n FROM claims f"
+        " CROSS JOIN LATERAL (SELECT count(*) - " + _answered_of_e(4) + " AS n FROM claims f"
         "  WHERE f.endpoint_id = e.id AND f.until > now()) busy"
         " CROSS JOIN LATERAL (SELECT d.id, d.next_attempt_at FROM deliveries d"
         "  WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()"
@@ -272,8 +270,19 @@ async def due_candidates(conn: asyncpg.Connection, *, per_endpoint: int, limit: 
         "   OR p.window_started_at <= clock_timestamp() - interval '1 second'"
         "   OR p.window_count < e.rate_limit)"
         " ORDER BY c.next_attempt_at LIMIT $2",
-        per_endpoint, limit, default_concurrency, ids, [answered[i] for i in ids])
+        per_endpoint, limit, default_concurrency, *_answered_args(answered))
     return [Candidate(r["id"], r["endpoint_id"], r["unpaced"]) for r in rows]
+
+
+def _answered_of_e(first: int) -> str:
+    """SQL: endpoint `e`'s count in the `answered` arrays passed as parameters `first` and `first + 1`."""
+    return (f"coalesce((SELECT a.n FROM unnest(${first}::text[], ${first + 1}::int[]) AS a(endpoint_id, n)"
+            " WHERE a.endpoint_id = e.id), 0)")
+
+
+def _answered_args(answered: Mapping[str, int]) -> tuple[list[str], list[int]]:
+    ids = sorted(answered)
+    return ids, [answered[i] for i in ids]
 
 
 async def add_pacing(conn: asyncpg.Connection, endpoint_ids: list[str]) -> None:
@@ -304,13 +313,12 @@ async def lock_room(conn: asyncpg.Connection, endpoint_ids: list[str], *, defaul
     rows = await fetch_many(
         conn,
         "SELECT e.id, coalesce(e.max_concurrency, $2) - (SELECT count(*) FROM claims f"
-        "  WHERE f.endpoint_id = e.id AND f.until > now()) + coalesce((SELECT a.n FROM unnest($3::text[], $4::int[])"
-        "  AS a(endpoint_id, n) WHERE a.endpoint_id = e.id), 0) AS slots,"
+        "  WHERE f.endpoint_id = e.id AND f.until > now()) + " + _answered_of_e(3) + " AS slots,"
         " p.window_started_at > clock_timestamp() - interval '1 second' AS window_open,"
         " e.rate_limit - CASE WHEN p.window_started_at > clock_timestamp() - interval '1 second'"
         "  THEN p.window_count ELSE 0 END AS rate_left"
         " FROM endpoints e JOIN endpoint_pacing p ON p.endpoint_id = e.id WHERE e.id = ANY($1::text[])",
-        locked, default_concurrency, sorted(answered), [answered[i] for i in sorted(answered)])
+        locked, default_concurrency, *_answered_args(answered))
     return [Room(r["id"], int(r["slots"]), None if r["rate_left"] is None else int(r["rate_left"]),
                  bool(r["window_open"])) for r in rows]
 

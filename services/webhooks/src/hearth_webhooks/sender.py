@@ -83,9 +83,6 @@ class Sender:
         self._timeout = timeout_seconds
         self._client = Client(resolve=SafeResolver(allowlist).resolve, max_idle=max_connections)
 
-    async def start(self) -> None:
-        """Nothing to open ahead: connections are made on first use."""
-
     async def close(self) -> None:
         await self._client.close()
 

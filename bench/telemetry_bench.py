@@ -294,6 +294,7 @@ async def stage_writer(procs: ServiceProcs, org: str, ids: list[str], total: int
         while True:
             positions = [await consumer.position(tp) for tp in mine]
             if all(pos >= ends[tp] for pos, tp in zip(positions, mine, strict=True)):
+                await writer.flush()  # rollups and last values too, as the job does them
                 return
             batch: list[Any] = []
             size = 0
@@ -306,6 +307,7 @@ async def stage_writer(procs: ServiceProcs, org: str, ids: list[str], total: int
                     size += sum(len(r.value) for r in records)
             if batch:
                 written += (await writer.write(batch)).inserted
+            await writer.roll_if_due()
 
     started = time.perf_counter()
     try:
@@ -475,11 +477,35 @@ async def main() -> None:
                   f" CPU {1000 * cpu / max(accepted, 1):.3f} s per 1,000 readings"
                   f" (API + writer + Postgres + Kafka + load generator)")
 
+            settled = await settle(args.database_url, procs.schema)
+            print(f"   (stage 5 starts once stage 4's rows are vacuumed: {settled:.0f} s)")
             await print_latencies(procs, org, ids, load, session, rate=full_rate / 2, label="at half that rate")
         await conn.close()
     finally:
         procs.stop_all()
         await drop_bench_schema(args.database_url, procs.schema)
+
+
+async def settle(admin_dsn: str, schema: str, timeout: float = 120) -> float:
+    """Vacuum the bench's tables now, and wait for any autovacuum worker on them: seconds taken. Stage 4
+    leaves millions of fresh rows; autovacuum starting on them (~15 s of a core) during the half-rate stage
+    measured the vacuum, not the path."""
+    started = time.perf_counter()
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        tables = await conn.fetch("SELECT quote_ident(schemaname) || '.' || quote_ident(relname) AS t"
+                                  " FROM pg_stat_user_tables WHERE schemaname = $1", schema)
+        for row in tables:
+            await conn.execute(f"VACUUM (ANALYZE) {row['t']}")
+        while time.perf_counter() - started < timeout:
+            busy = await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"
+                                       " AND query LIKE '%' || $1 || '%'", schema)
+            if not busy:
+                break
+            await asyncio.sleep(1)
+    finally:
+        await conn.close()
+    return time.perf_counter() - started
 
 
 async def print_latencies(procs: ServiceProcs, org: str, ids: list[str], load: Load,

@@ -28,6 +28,9 @@ class Settings(ServiceSettings):
     writer_enabled: bool = True
     writer_max_readings: int = 50_000
     writer_flush_ms: int = 100
+    # How often, at most, the stored readings' minute rollups, last values and alert episodes catch up
+    # (see writer.py: per batch they cost as much as storing it; idle, a batch is rolled up this late).
+    writer_roll_ms: int = 250
     # Consumers of the writer group per process (each has its own partitions and database connection,
     # so one decodes while the other waits for Postgres).
     writer_tasks: int = 2

@@ -142,23 +142,31 @@ async def drop_partition(conn: asyncpg.Connection, name: str) -> None:
 
 INCOMING_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS incoming (
-    sensor_id text, ts_us bigint, value double precision, org_id text
+    sensor_id text, ts_us bigint, value double precision, org_id text, covered boolean
 ) ON COMMIT DELETE ROWS
 """
 
-# One statement per batch: new rows only (a redelivered reading conflicts and is skipped), and only
-# those new rows feed the minute rollups and the last value, so a redelivery changes nothing.
+# The careful path, one statement per batch: new rows only (a redelivered reading conflicts and is
+# skipped), and only those new rows feed the minute rollups and the last value, so a redelivery changes
+# nothing. `covered` readings are the exception: stored by a writer that died before rolling them up
+# (their `unrolled_batches` row is claimed in the same transaction), they are rolled up, not inserted.
 WRITE_BATCH = """
 WITH ins AS (
     INSERT INTO readings (sensor_id, ts, value, org_id)
     SELECT sensor_id, timestamptz 'epoch' + ts_us * interval '1 microsecond', value, org_id FROM incoming
+    WHERE NOT covered
     ON CONFLICT DO NOTHING
     RETURNING sensor_id, ts, value, org_id
+), fed AS (
+    SELECT sensor_id, ts, value, org_id FROM ins
+    UNION ALL
+    SELECT sensor_id, timestamptz 'epoch' + ts_us * interval '1 microsecond', value, org_id FROM incoming
+    WHERE covered
 ), roll AS (
     INSERT INTO rollups_1m AS r (sensor_id, bucket, org_id, n, total, min_value, max_value, last_ts, last_value)
     SELECT sensor_id, date_bin('1 minute', ts, timestamptz 'epoch') AS b, min(org_id), count(*), sum(value),
            min(value), max(value), max(ts), (array_agg(value ORDER BY ts DESC))[1]
-    FROM ins GROUP BY sensor_id, b
+    FROM fed GROUP BY sensor_id, b
     ON CONFLICT (sensor_id, bucket) DO UPDATE SET
         n = r.n + excluded.n, total = r.total + excluded.total,
         min_value = least(r.min_value, excluded.min_value), max_value = greatest(r.max_value, excluded.max_value),
@@ -167,7 +175,7 @@ WITH ins AS (
     RETURNING 1
 ), latest AS (
     INSERT INTO sensor_state AS s (sensor_id, org_id, last_ts, last_value, last_seen)
-    SELECT DISTINCT ON (sensor_id) sensor_id, org_id, ts, value, now() FROM ins ORDER BY sensor_id, ts DESC
+    SELECT DISTINCT ON (sensor_id) sensor_id, org_id, ts, value, now() FROM fed ORDER BY sensor_id, ts DESC
     ON CONFLICT (sensor_id) DO UPDATE SET
         last_value = CASE WHEN excluded.last_ts >= s.last_ts THEN excluded.last_value ELSE s.last_value END,
         last_ts = greatest(s.last_ts, excluded.last_ts), last_seen = excluded.last_seen
@@ -178,8 +186,41 @@ SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM roll) AS bu
 """
 
 
-# The fast path (every reading of the batch is new): its minute rollups and last values, computed in
-# Python from the batch, merged with what is stored. Timestamps travel as epoch microseconds.
+# Which Kafka records a roll still owes (see migrations/0002_unrolled_batches.sql): one row per
+# (topic, partition) of a batch stored by the fast path, written with its raw readings.
+MARK_UNROLLED = """
+INSERT INTO unrolled_batches (topic, kafka_partition, first_offset, last_offset)
+SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[])
+"""
+
+# A roll deletes its batches' rows; one missing was claimed by a writer given those records again
+# (which rolled them up itself), so the roll leaves that batch out.
+UNMARK_ROLLED = """
+DELETE FROM unrolled_batches u
+USING unnest($1::text[], $2::int[], $3::bigint[]) AS b(topic, p, first)
+WHERE u.topic = b.topic AND u.kafka_partition = b.p AND u.first_offset = b.first
+RETURNING u.topic, u.kafka_partition, u.first_offset
+"""
+
+# The careful path claims the rows overlapping its records ((topic, partition, lowest, highest offset)):
+# their readings are stored already and this transaction rolls them up. A claimed row reaching past the
+# batch leaves its tail behind for the next batch. (None starts before a redelivered batch: Kafka offsets
+# are committed only after the roll that deletes the row.)
+CLAIM_UNROLLED = """
+WITH claimed AS (
+    DELETE FROM unrolled_batches u
+    USING unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) AS b(topic, p, lo, hi)
+    WHERE u.topic = b.topic AND u.kafka_partition = b.p AND u.first_offset <= b.hi AND u.last_offset >= b.lo
+    RETURNING u.topic, u.kafka_partition, u.first_offset, u.last_offset, b.hi
+), tail AS (
+    INSERT INTO unrolled_batches (topic, kafka_partition, first_offset, last_offset)
+    SELECT topic, kafka_partition, hi + 1, last_offset FROM claimed WHERE last_offset > hi
+)
+SELECT topic, kafka_partition, first_offset, least(last_offset, hi) AS last_offset FROM claimed
+"""
+
+# A roll (every reading in it was new when stored): its minute rollups and last values, computed in
+# Python from its batches, merged with what is stored. Timestamps travel as epoch microseconds.
 # (Arrays arrive as text literals: see copy_binary.number_array.)
 MERGE_ROLLUPS = """
 INSERT INTO rollups_1m AS r (sensor_id, bucket, org_id, n, total, min_value, max_value, last_ts, last_value)

@@ -80,9 +80,19 @@ async def stored_count(h: ServiceHarness, org_id: str, sensor_id: str) -> int:
         return int(await conn.fetchval("SELECT count(*) FROM readings WHERE sensor_id = $1", sensor_id))
 
 
-async def wait_stored(h: ServiceHarness, org_id: str, sensor_id: str, count: int, timeout: float = 15) -> None:
-    async def enough() -> bool:
-        return await stored_count(h, org_id, sensor_id) >= count
+async def rolled_up_count(h: ServiceHarness, org_id: str, sensor_id: str) -> int:
+    async with h.raw(org_id=org_id) as conn:
+        return int(await conn.fetchval("SELECT coalesce(sum(n), 0) FROM rollups_1m WHERE sensor_id = $1", sensor_id))
 
-    assert await wait_for(enough, timeout=timeout), f"only {await stored_count(h, org_id, sensor_id)}/{count} stored"
+
+async def wait_stored(h: ServiceHarness, org_id: str, sensor_id: str, count: int, timeout: float = 15) -> None:
+    """Until `count` readings are stored and rolled up (the writer rolls up a little after storing: the
+    minute rollups, the last value and alert episodes)."""
+    async def enough() -> bool:
+        return (await stored_count(h, org_id, sensor_id) >= count
+                and await rolled_up_count(h, org_id, sensor_id) >= count)
+
+    assert await wait_for(enough, timeout=timeout), (
+        f"only {await stored_count(h, org_id, sensor_id)}/{count} stored,"
+        f" {await rolled_up_count(h, org_id, sensor_id)} rolled up")
     await asyncio.sleep(0)

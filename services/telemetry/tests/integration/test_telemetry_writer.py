@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import asyncpg
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -14,7 +15,6 @@ from hearth_kit.ids import new_id
 from hearth_kit.messaging import ensure_topics
 from hearth_kit.testing import Infra, ServiceHarness
 from hearth_telemetry import writer as writer_module
-from hearth_telemetry.alerts import evaluate_batch
 from hearth_telemetry.domain import ReadingsRecord
 from hearth_telemetry.writer import ReadingsWriter
 from telemetry_helpers import sensor, stored_count, wait_stored
@@ -66,46 +66,134 @@ async def test_unusable_records_and_readings_go_to_the_dlt_with_a_reason(tele: S
     await wait_stored(tele, org_id, good["id"], 1)  # the usable reading of the mixed record was kept
 
 
-def _records(org_id: str, readings: list[tuple[str, int, float]], *, offset: int = 0) -> list[ConsumerRecord]:
-    value = ReadingsRecord(org_id, readings).encode()
-    return [ConsumerRecord(topic=TELEMETRY_READINGS.name, partition=0, offset=offset, timestamp=0, timestamp_type=0,
-                           key=org_id.encode(), value=value, checksum=None, serialized_key_size=0,
-                           serialized_value_size=len(value), headers=())]
+def _records(org_id: str, readings: list[tuple[str, int, float]], *, topic: str, per_record: int = 500,
+             offset: int = 0) -> list[ConsumerRecord]:
+    """Kafka records as the writer gets them, `per_record` readings each, on a topic of the test's own (the
+    writer notes owed rolls by topic, partition and offset: a test's fake offsets must not meet others')."""
+    out = []
+    for n, first in enumerate(range(0, len(readings), per_record)):
+        value = ReadingsRecord(org_id, readings[first:first + per_record]).encode()
+        out.append(ConsumerRecord(topic=topic, partition=0, offset=offset + n, timestamp=0, timestamp_type=0,
+                                  key=org_id.encode(), value=value, checksum=None, serialized_key_size=0,
+                                  serialized_value_size=len(value), headers=()))
+    return out
 
 
-async def test_writer_killed_mid_batch_loses_nothing_and_writes_nothing_twice(
+async def _rolled_up(tele: ServiceHarness, org_id: str, sensor_id: str) -> tuple[int, float, float | None]:
+    """(readings counted, their sum) in the minute rollups, and the sensor's last value."""
+    async with tele.raw(org_id=org_id) as conn:
+        row = await conn.fetchrow("SELECT sum(n), sum(total) FROM rollups_1m WHERE sensor_id = $1", sensor_id)
+        assert row is not None
+        last = await conn.fetchval("SELECT last_value FROM sensor_state WHERE sensor_id = $1", sensor_id)
+    return int(row[0] or 0), float(row[1] or 0), last
+
+
+async def _owed(tele: ServiceHarness, topic: str) -> list[tuple[int, int]]:
+    async with tele.raw() as conn:  # (no org column, no RLS)
+        rows = await conn.fetch("SELECT first_offset, last_offset FROM unrolled_batches WHERE topic = $1"
+                                " ORDER BY first_offset", topic)
+    return [(r[0], r[1]) for r in rows]
+
+
+def _dies_after(patch: pytest.MonkeyPatch, target: object, name: str) -> None:
+    """The process dies once `target.name` (called with a connection among its arguments) has run: its open
+    transaction goes with it."""
+    real = getattr(target, name)
+
+    async def die(*args, **kwargs):  # type: ignore[no-untyped-def]
+        await real(*args, **kwargs)
+        next(a for a in args if isinstance(a, asyncpg.Connection)).terminate()
+        raise ConnectionError("killed")
+
+    patch.setattr(target, name, die)
+
+
+async def test_writer_killed_while_storing_loses_nothing_and_writes_nothing_twice(
         tele: ServiceHarness, infra: Infra, org_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
     made = await sensor(tele, infra, org_id)
     runtime = tele.app.state.runtime
     readings = [(made["id"], now_us(600 - i), float(i % 100)) for i in range(500)]
-    records = _records(org_id, readings)
+    records = _records(org_id, readings, topic=new_id("test.readings"))
 
     crashed = ReadingsWriter(runtime)
-    real_evaluate = evaluate_batch
-
-    async def die_after_insert(conn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        assert await conn.fetchval("SELECT count(*) FROM readings WHERE sensor_id = $1", made["id"]) == 500
-        conn.terminate()  # the process dies: its open transaction goes with it
-        raise ConnectionError("killed")
-
-    monkeypatch.setattr(writer_module, "evaluate_batch", die_after_insert)
-    with pytest.raises(ConnectionError):
-        await crashed.write(records)
+    with monkeypatch.context() as patch:
+        _dies_after(patch, ReadingsWriter, "_copy_new")  # every reading COPYed, the transaction not committed
+        with pytest.raises(ConnectionError):
+            await crashed.write(records)
     assert await stored_count(tele, org_id, made["id"]) == 0
-    monkeypatch.setattr(writer_module, "evaluate_batch", real_evaluate)
 
     restarted = ReadingsWriter(runtime)
     try:
         first = await restarted.write(records)        # the redelivery after the restart
+        await restarted.flush()
         again = await restarted.write(records[:1])    # and once more (offsets were not committed)
+        await restarted.flush()
     finally:
         await restarted.close()
         await crashed.close()
     assert (first.inserted, again.inserted) == (500, 0)
     assert await stored_count(tele, org_id, made["id"]) == 500
-    async with tele.raw(org_id=org_id) as conn:
-        row = await conn.fetchrow("SELECT sum(n), sum(total) FROM rollups_1m WHERE sensor_id = $1", made["id"])
-        assert row is not None
-        n, total = row
-        last = await conn.fetchval("SELECT last_value FROM sensor_state WHERE sensor_id = $1", made["id"])
-    assert n == 500 and total == sum(r[2] for r in readings) and last == 99.0
+    assert await _rolled_up(tele, org_id, made["id"]) == (500, sum(r[2] for r in readings), 99.0)
+
+
+async def test_writer_killed_before_rolling_up_stored_readings_rolls_them_up_once_after_restart(
+        tele: ServiceHarness, infra: Infra, org_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    made = await sensor(tele, infra, org_id)
+    runtime = tele.app.state.runtime
+    readings = [(made["id"], now_us(600 - i), float(i % 100)) for i in range(500)]
+    topic = new_id("test.readings")
+    records = _records(org_id, readings, topic=topic, per_record=100)
+
+    crashed = ReadingsWriter(runtime)
+    assert (await crashed.write(records)).inserted == 500   # stored raw and queryable, its roll owed
+    assert await stored_count(tele, org_id, made["id"]) == 500
+    assert await _owed(tele, topic) == [(0, 4)]
+    with monkeypatch.context() as patch:
+        _dies_after(patch, writer_module, "evaluate_batch")  # the roll's rollups merged, its transaction not committed
+        with pytest.raises(ConnectionError):
+            await crashed.flush()
+    assert await _rolled_up(tele, org_id, made["id"]) == (0, 0.0, None)
+
+    restarted = ReadingsWriter(runtime)
+    try:
+        first = await restarted.write(records[:2])    # the redelivery after the restart, in two batches
+        assert await _owed(tele, topic) == [(2, 4)]   # the tail stays owed to the next batch
+        second = await restarted.write(records[2:])
+        again = await restarted.write(records)        # and once more (offsets were not committed)
+        await restarted.flush()
+    finally:
+        await restarted.close()
+        await crashed.close()
+    assert (first.inserted, second.inserted, again.inserted) == (0, 0, 0)
+    assert await _owed(tele, topic) == []
+    assert await stored_count(tele, org_id, made["id"]) == 500
+    assert await _rolled_up(tele, org_id, made["id"]) == (500, sum(r[2] for r in readings), 99.0)
+
+
+async def test_a_roll_leaves_out_batches_another_writer_was_given_again(
+        tele: ServiceHarness, infra: Infra, org_id: str) -> None:
+    """A rebalance hands a partition to writer B while writer A still owes its batch's roll: whichever
+    claims the owed row rolls the readings up, once; A commits no offset for that partition."""
+    made = await sensor(tele, infra, org_id)
+    runtime = tele.app.state.runtime
+    readings = [(made["id"], now_us(600 - i), float(i % 100)) for i in range(300)]
+    topic = new_id("test.readings")
+    records = _records(org_id, readings, topic=topic, per_record=100)
+    committed: list[dict[TopicPartition, int]] = []
+
+    async def commit(offsets: dict[TopicPartition, int]) -> None:
+        committed.append(offsets)
+
+    a, b = ReadingsWriter(runtime, commit=commit), ReadingsWriter(runtime)
+    try:
+        assert (await a.write(records)).inserted == 300
+        assert (await b.write(records)).inserted == 0   # B: careful path, claims A's owed row
+        await a.flush()
+        more = [(made["id"], now_us(100 - i), 150.0) for i in range(10)]
+        assert (await a.write(_records(org_id, more, topic=topic, offset=3))).inserted == 10
+        await a.flush()
+    finally:
+        await a.close()
+        await b.close()
+    assert committed == [{TopicPartition(topic, 0): 4}]   # only after the batch A rolled up itself
+    assert await _rolled_up(tele, org_id, made["id"]) == (310, sum(r[2] for r in readings) + 1_500.0, 150.0)

@@ -17,6 +17,7 @@ from hearth_kit.http import REQUEST_ID_HEADER, ROUTE_HEADER, new_traceparent, va
 from hearth_kit.ids import new_request_id
 from hearth_kit.logging import get_logger
 from hearth_kit.problems import Problem, problem_response
+from hearth_kit.upstream import UpstreamClient, UpstreamError, UpstreamProtocolError, UpstreamTimeout
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 
@@ -24,7 +25,6 @@ from hearth_gateway.identity import Authenticator, Identity, InternalTokens, una
 from hearth_gateway.policy import TOKEN_EXCHANGE_PATH, authorize, bearer_token
 from hearth_gateway.ratelimit import RateDecision, RateLimiter
 from hearth_gateway.routing import Route, RouteTable
-from hearth_gateway.upstream import UpstreamClient, UpstreamError, UpstreamProtocolError, UpstreamTimeout
 
 log = get_logger(__name__)
 

@@ -9,7 +9,6 @@ goes to `Forwarder` (HTTP) or `WebSocketRelay`; anything else (`/healthz`, `/rea
 from __future__ import annotations
 
 import contextlib
-import gc
 import hmac
 import json
 import os
@@ -23,6 +22,7 @@ from fastapi import FastAPI, Request
 from hearth_kit.auth import InternalTokenSigner, SigningKey, jwks
 from hearth_kit.problems import Problem
 from hearth_kit.runtime import Runtime, create_service, serve
+from hearth_kit.upstream import UpstreamClient
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -36,7 +36,6 @@ from hearth_gateway.identity import Authenticator, InternalTokens
 from hearth_gateway.openapi import OpenApiDocs
 from hearth_gateway.ratelimit import RateLimiter
 from hearth_gateway.routing import RouteTable
-from hearth_gateway.upstream import UpstreamClient
 from hearth_gateway.websocket import WebSocketRelay
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -132,14 +131,13 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         # auto_decompress off: WebSocket and document bodies pass through as sent.
         session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
                                         cookie_jar=aiohttp.DummyCookieJar())
-        # The forwarded calls' own client (see upstream.py); read_timeout bounds each wait for bytes, so a
+        # The forwarded calls' own client (hearth_kit.upstream); read_timeout bounds each wait for bytes, so a
         # silent upstream is a 504 while a slow but steady stream is not cut off.
         upstream = UpstreamClient(limit_per_origin=settings.upstream_pool_size,
                                   connect_timeout=min(settings.upstream_timeout_seconds, 5.0),
                                   read_timeout=settings.upstream_timeout_seconds)
         auth.session = parts.websockets.session = parts.docs.session = session
         parts.forwarder.upstream = upstream
-        gc.freeze()  # start-up objects live forever: keep them out of the cyclic GC's scans
         try:
             yield
         finally:

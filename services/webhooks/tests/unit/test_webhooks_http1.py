@@ -1,4 +1,5 @@
-"""The lean delivery client against a scripted server on loopback: framing, keep-alive, odd answers."""
+"""The delivery client (the kit's HTTP/1.1 client as webhooks sets it up) against a scripted server on
+loopback: framing, keep-alive, odd answers, the SSRF hook."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
-from hearth_webhooks.http1 import KEEP_BODY_BYTES, Client, Response, ResponseError
+from hearth_kit.upstream import UpstreamError
+from hearth_webhooks.http1 import KEEP_BODY_BYTES, Client, Response
 
 
 class Server:
@@ -69,7 +71,7 @@ async def test_requests_reuse_one_connection_and_carry_headers_and_body() -> Non
     assert server.connections == 1
     first = server.requests[0]
     assert first.startswith(b"POST /hook/%C3%A9?x=1 HTTP/1.1\r\n")
-    assert b"\r\nHost: 127.0.0.1:" in first and b"\r\nwebhook-id: msg_0\r\n" in first
+    assert b"\r\nhost: 127.0.0.1:" in first and b"\r\nwebhook-id: msg_0\r\n" in first
     assert first.endswith(b'\r\n\r\n{"n": 0}')
 
 
@@ -113,14 +115,14 @@ async def test_a_dropped_idle_connection_is_replaced_once_and_a_hang_up_is_an_er
         await client.close()
     silent = Server(lambda n: None)
     async with serving(silent) as base:
-        with pytest.raises(ResponseError, match="without answering"):
+        with pytest.raises(UpstreamError, match="without answering"):
             await Client(resolve=loopback).post(base + "/", [], b"{}")
 
 
 async def test_garbage_is_an_error_and_a_timeout_drops_the_connection() -> None:
     server = Server(lambda n: b"SMTP ready\r\n\r\n")
     async with serving(server) as base:
-        with pytest.raises(ResponseError, match="invalid HTTP response"):
+        with pytest.raises(UpstreamError, match="invalid HTTP"):
             await Client(resolve=loopback).post(base + "/", [], b"{}")
 
     hung_up = asyncio.Event()

@@ -1,33 +1,46 @@
-"""A lean HTTP/1.1 keep-alive client for the proxy's hot path: asyncio protocols plus httptools' parser.
+"""A lean HTTP/1.1 keep-alive client: asyncio protocols plus httptools' parser (llhttp, which uvicorn
+serves with). Two users, both on a measured hot path:
 
-Why not aiohttp here: the gateway forwards every `/v1/*` call, and on the shared benchmark box aiohttp's
-request machinery (ClientRequest/ClientResponse objects, header multidicts, timers, trace hooks) was about a
-third of the gateway's CPU per request. The proxy needs much less: bytes in, bytes out, headers as the
-upstream sent them. aiohttp stays for everything else (WebSockets, the auth lookup, JWKS, OpenAPI).
+- the gateway forwards every `/v1/*` call with it. aiohttp's request machinery (ClientRequest/ClientResponse
+  objects, header multidicts, timers, trace hooks) was about a third of the gateway's CPU per request;
+- webhooks posts every delivery with it (`hearth_webhooks.http1`). aiohttp's client spent ~0.5 ms of CPU
+  per request there, two thirds of a whole delivery.
+Both need much less: bytes in, bytes out, headers as the peer sent them. aiohttp stays for the rest
+(WebSockets, JWKS, OpenAPI fetches).
 
-What it does: one pool per upstream origin with a connection cap, idle connections reused until shortly
-before the upstream's own keep-alive timeout, a GET/HEAD/PUT/DELETE/OPTIONS retried once on a fresh
-connection when a reused one turns out to be dead before any answer byte, 1xx answers skipped, bodies
-delimited by Content-Length, chunked encoding or connection close, and a read timeout on every wait for
-data. Large bodies are streamed with back-pressure (the socket is paused while the caller is behind).
+What it does: one pool per origin with an optional connection cap, idle connections reused until shortly
+before the peer's own keep-alive timeout, a request retried once on a fresh connection when a reused one
+turns out to be dead before any answer byte (GET/HEAD/PUT/DELETE/OPTIONS by default: a proxied POST may
+have been acted on; webhooks allows POST, its deliveries are idempotent by `webhook-id`), 1xx answers
+skipped, bodies delimited by Content-Length, chunked encoding or connection close, redirects returned as
+answers (never followed), and a read timeout on every wait for data (or none: the caller's
+`asyncio.timeout` then bounds the call; a call cut by it closes its connection). Large bodies are
+streamed with back-pressure (the socket is paused while the caller is behind). Optional: TLS, and a
+`resolve` hook that decides which addresses may be dialled (webhooks' SSRF check: a name re-pointed at
+an internal address after it was saved is refused when connecting).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from urllib.parse import urlsplit
 
 import httptools
 
-_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _HIGH_WATER = 512 * 1024  # buffered body bytes before the socket is paused
 _LOW_WATER = 64 * 1024
 
 
-class UpstreamError(Exception):
+# (host, port) -> the addresses that may be dialled, in order; raises (an OSError) to refuse
+Resolve = Callable[[str, int], Awaitable[Sequence[str]]]
+
+
+class UpstreamError(OSError):
     """The upstream could not be reached or broke the exchange (the proxy answers 503/502)."""
 
 
@@ -101,6 +114,8 @@ class _Connection(asyncio.Protocol):
             self._wake()
         elif self.reused and not self.got_bytes:
             self._fail(_Reused("reused connection closed before answering"))
+        elif not self.got_bytes:
+            self._fail(UpstreamError("the upstream closed the connection without answering"))
         else:
             self._fail(UpstreamError(f"upstream closed the connection mid-answer: {exc!r}"))
 
@@ -218,22 +233,47 @@ class UpstreamResponse:
         parts = [chunk async for chunk in self.iter_chunks()]
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    async def read_head(self, keep: int, *, limit: int) -> bytes:
+        """The first `keep` bytes of the body. The rest is read and dropped, up to `limit` bytes: past that
+        the connection is closed instead of drained."""
+        conn = self._conn
+        if conn is None:
+            return b""
+        kept = bytearray()
+        seen = 0
+        try:
+            while (chunk := await self._next_chunk(conn)) is not None:
+                if len(kept) < keep:
+                    kept += chunk[:keep - len(kept)]
+                seen += len(chunk)
+                if seen > limit:
+                    self._discard()
+                    return bytes(kept)
+        except BaseException:
+            self._discard()
+            raise
+        self.release()
+        return bytes(kept)
+
     async def iter_chunks(self) -> AsyncIterator[bytes]:
         conn = self._conn
         if conn is None:
             return
         try:
-            while True:
-                if conn.chunks:
-                    yield conn.take()
-                    continue
-                if conn.done:
-                    break
-                await conn.wait(self._timeout)
+            while (chunk := await self._next_chunk(conn)) is not None:
+                yield chunk
         except BaseException:
             self._discard()
             raise
         self.release()
+
+    async def _next_chunk(self, conn: _Connection) -> bytes | None:
+        """The body bytes buffered next (waiting for some), or None at the end of the body."""
+        while not conn.chunks:
+            if conn.done:
+                return None
+            await conn.wait(self._timeout)
+        return conn.take()
 
     def release(self) -> None:
         """Back to the pool if the answer was read whole and the connection may be kept; else closed."""
@@ -249,50 +289,60 @@ class UpstreamResponse:
 
 
 class UpstreamPool:
-    """Keep-alive connections to one origin (`http://host:port`), at most `limit` at a time."""
+    """Keep-alive connections to one origin (`http://host:port`, or `https://` given `tls`), at most `limit`
+    at a time (None: no cap) and at most `max_idle` kept idle."""
 
-    def __init__(self, origin: str, *, limit: int, connect_timeout: float, read_timeout: float,
-                 idle_seconds: float = 4.0) -> None:
+    def __init__(self, origin: str, *, limit: int | None, connect_timeout: float, read_timeout: float | None,
+                 idle_seconds: float = 4.0, max_idle: int | None = None, resolve: Resolve | None = None,
+                 tls: ssl.SSLContext | None = None, retry_methods: frozenset[str] = IDEMPOTENT) -> None:
         parts = urlsplit(origin)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"upstream must be http://host[:port][/path], got {origin!r}")
+        if parts.scheme not in (("http", "https") if tls else ("http",)) or not parts.hostname:
+            raise ValueError(f"upstream must be http://host[:port][/path] (https with TLS), got {origin!r}")
         self.host = parts.hostname
-        self.port = parts.port or 80
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.host_header = (parts.netloc or self.host).encode("latin-1")
         self.base_path = parts.path.rstrip("/").encode("latin-1")  # prefixed to every target
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         # Below uvicorn's default keep-alive (5 s): we drop an idle connection before the upstream does.
         self.idle_seconds = idle_seconds
+        self.max_idle = max_idle
+        self.tls = tls if parts.scheme == "https" else None
+        self.retry_methods = retry_methods
+        self._resolve = resolve
         self._idle: collections.deque[_Connection] = collections.deque()
         self.limit = limit
-        self._slots = asyncio.Semaphore(limit)
+        self._slots = asyncio.Semaphore(limit) if limit is not None else None
         self._closed = False
 
     async def request(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]],
                       body: bytes = b"") -> UpstreamResponse:
         """Send one request (`target` is the raw path and query); returns once the status line and headers
-        are in. Raises `UpstreamConnectError`, `UpstreamTimeout` or `UpstreamError`."""
+        are in. Raises `UpstreamConnectError`, `UpstreamTimeout` or `UpstreamError` (and what `resolve`
+        raises to refuse)."""
         head = _encode_head(method, self.base_path + target, self.host_header, headers, body)
-        if self._slots.locked():  # every connection busy: wait a bounded time, then answer 503
-            try:
-                async with asyncio.timeout(self.connect_timeout):
-                    await self._slots.acquire()
-            except TimeoutError:
-                raise UpstreamConnectError(f"all {self.limit} connections to {self.host}:{self.port} "
-                                           "stayed busy") from None
-        else:
-            await self._slots.acquire()
+        slots = self._slots
+        if slots is not None:
+            if slots.locked():  # every connection busy: wait a bounded time, then answer 503
+                try:
+                    async with asyncio.timeout(self.connect_timeout):
+                        await slots.acquire()
+                except TimeoutError:
+                    raise UpstreamConnectError(f"all {self.limit} connections to {self.host}:{self.port} "
+                                               "stayed busy") from None
+            else:
+                await slots.acquire()
         try:
             conn = await self._checkout()
             try:
                 return await self._exchange(conn, method, head, body)
             except _Reused:
-                if method not in _IDEMPOTENT:
+                if method not in self.retry_methods:
                     raise UpstreamError("the upstream closed a kept-alive connection") from None
                 return await self._exchange(await self._connect(), method, head, body)
         except BaseException:
-            self._slots.release()
+            if slots is not None:
+                slots.release()
             raise
 
     async def _exchange(self, conn: _Connection, method: str, head: bytes, body: bytes) -> UpstreamResponse:
@@ -323,20 +373,29 @@ class UpstreamPool:
 
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(self.connect_timeout):
-                _, conn = await loop.create_connection(lambda: _Connection(loop), self.host, self.port)
-        except TimeoutError as exc:
-            raise UpstreamTimeout(f"connecting to {self.host}:{self.port} timed out") from exc
-        except OSError as exc:
-            raise UpstreamConnectError(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
-        return conn
+        addresses = await self._resolve(self.host, self.port) if self._resolve is not None else [self.host]
+        failure: OSError | None = None
+        for address in addresses:
+            try:
+                async with asyncio.timeout(self.connect_timeout):
+                    _, conn = await loop.create_connection(
+                        lambda: _Connection(loop), address, self.port, ssl=self.tls,
+                        server_hostname=self.host if self.tls else None)
+                return conn
+            except TimeoutError as exc:
+                failure = UpstreamTimeout(f"connecting to {self.host}:{self.port} timed out")
+                failure.__cause__ = exc
+            except OSError as exc:
+                failure = UpstreamConnectError(f"cannot connect to {self.host}:{self.port}: {exc}")
+                failure.__cause__ = exc
+        raise failure or UpstreamConnectError(f"{self.host} has no address to connect to")
 
     def give_back(self, conn: _Connection) -> None:
         """A finished exchange's connection: kept when clean and kept-alive, else closed; frees its slot."""
-        self._slots.release()
+        if self._slots is not None:
+            self._slots.release()
         conn.busy = False
-        if not self._closed and conn.reusable():
+        if not self._closed and conn.reusable() and (self.max_idle is None or len(self._idle) < self.max_idle):
             conn.reused = False
             conn.idle_since = time.monotonic()
             self._idle.append(conn)

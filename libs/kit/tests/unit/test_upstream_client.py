@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from hearth_gateway.upstream import (
+from hearth_kit.upstream import (
     UpstreamConnectError,
     UpstreamError,
     UpstreamPool,
@@ -314,3 +314,18 @@ async def test_an_abandoned_answer_closes_its_connection_and_frees_its_slot() ->
 def test_only_plain_http_origins_are_accepted() -> None:
     with pytest.raises(ValueError, match="http://host"):
         UpstreamPool("https://example.com", limit=1, connect_timeout=1, read_timeout=1)
+
+
+async def test_without_a_cap_calls_run_at_once_and_only_max_idle_connections_are_kept() -> None:
+    async with serving(answer_after(0.05)) as server:
+        pool = UpstreamPool(server.origin, limit=None, connect_timeout=1, read_timeout=2, max_idle=1)
+
+        async def one() -> bytes:
+            return await (await pool.request("GET", b"/", [])).read()
+
+        assert await asyncio.gather(*(one() for _ in range(3))) == [b"hello"] * 3
+        assert server.most_open == 3
+        await asyncio.sleep(0.1)
+        assert server.open_now == 1  # two closed as they came back, one kept for the next call
+        assert await one() == b"hello" and server.connections == 3
+        await pool.close()

@@ -336,6 +336,28 @@ class ReadingsWriter:
         """Merge the pieces' minute rollups and last values, advance alert episodes, in one transaction
         that also deletes their `unrolled_batches` rows; then commit their Kafka offsets."""
         started = time.perf_counter()
+        try:
+            lost = await self._roll_up(pieces)
+        except BaseException:
+            # Owed again, first in line: a later roll (or the flush when the job stops) retries them, and no
+            # offset is committed past them meanwhile (their `unrolled_batches` rows were rolled back).
+            self._pending[:0] = pieces
+            self._pending_since = self._pending_since or time.monotonic()
+            raise
+        ROLL_SECONDS.set(time.perf_counter() - started)
+        if self._commit is not None:
+            # A partition with a batch claimed by another writer (or by this one, given its records again)
+            # is not committed: its records are being stored again and commit their own offsets.
+            offsets: dict[TopicPartition, int] = {}
+            for p in pieces:
+                if (p.topic, p.partition) not in lost:
+                    tp = TopicPartition(p.topic, p.partition)
+                    offsets[tp] = max(offsets.get(tp, 0), p.last_offset + 1)
+            if offsets:
+                await self._commit(offsets)
+
+    async def _roll_up(self, pieces: list[_Piece]) -> set[tuple[str, int]]:
+        """The roll's transaction; returns the partitions with a batch another writer claimed."""
         conn = await self._roll_connection()
         marked = [p for p in pieces if p.by_sensor is not None]
         lost: set[tuple[str, int]] = set()
@@ -349,17 +371,7 @@ class ReadingsWriter:
                 if by_sensor:
                     await self._merge_rollups(conn, by_sensor, sensors)
                     await evaluate_batch(conn, by_sensor, sensors, source=self.runtime.source)
-        ROLL_SECONDS.set(time.perf_counter() - started)
-        if self._commit is not None:
-            # A partition with a batch claimed by another writer (or by this one, given its records again)
-            # is not committed: its records are being stored again and commit their own offsets.
-            offsets: dict[TopicPartition, int] = {}
-            for p in pieces:
-                if (p.topic, p.partition) not in lost:
-                    tp = TopicPartition(p.topic, p.partition)
-                    offsets[tp] = max(offsets.get(tp, 0), p.last_offset + 1)
-            if offsets:
-                await self._commit(offsets)
+        return lost
 
     async def _merge_rollups(self, conn: asyncpg.Connection, by_sensor: dict[str, list[tuple[int, float]]],
                              sensors: dict[str, SensorRef]) -> None:

@@ -197,3 +197,34 @@ async def test_a_roll_leaves_out_batches_another_writer_was_given_again(
         await b.close()
     assert committed == [{TopicPartition(topic, 0): 4}]   # only after the batch A rolled up itself
     assert await _rolled_up(tele, org_id, made["id"]) == (310, sum(r[2] for r in readings) + 1_500.0, 150.0)
+
+
+async def test_a_failed_roll_is_retried_and_no_offset_is_committed_past_it(
+        tele: ServiceHarness, infra: Infra, org_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    made = await sensor(tele, infra, org_id)
+    runtime = tele.app.state.runtime
+    readings = [(made["id"], now_us(600 - i), float(i % 100)) for i in range(200)]
+    topic = new_id("test.readings")
+    records = _records(org_id, readings, topic=topic, per_record=100)
+    committed: list[dict[TopicPartition, int]] = []
+
+    async def commit(offsets: dict[TopicPartition, int]) -> None:
+        committed.append(offsets)
+
+    async def database_hiccup(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise asyncpg.PostgresConnectionError("connection lost")
+
+    writer = ReadingsWriter(runtime, commit=commit)
+    try:
+        await writer.write(records[:1])
+        with monkeypatch.context() as patch:
+            patch.setattr(writer_module, "evaluate_batch", database_hiccup)
+            with pytest.raises(asyncpg.PostgresConnectionError):
+                await writer.flush()
+        assert committed == [] and await _owed(tele, topic) == [(0, 0)]
+        await writer.write(records[1:])
+        await writer.flush()   # the failed roll's batch first, then the next
+    finally:
+        await writer.close()
+    assert committed == [{TopicPartition(topic, 0): 2}] and await _owed(tele, topic) == []
+    assert await _rolled_up(tele, org_id, made["id"]) == (200, sum(r[2] for r in readings), 99.0)

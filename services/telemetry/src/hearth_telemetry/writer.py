@@ -76,6 +76,8 @@ CAREFUL = Counter("hearth_telemetry_writer_careful_batches_total",
                   "Batches stored through the deduplicating path (some reading was stored already)")
 BATCH_SECONDS = Gauge("hearth_telemetry_writer_last_batch_seconds", "Duration of the last written batch")
 ROLL_SECONDS = Gauge("hearth_telemetry_writer_last_roll_seconds", "Duration of the last roll-up")
+OWED = Gauge("hearth_telemetry_writer_owed_pieces",
+             "Stored batches (per Kafka partition) whose rollups, last values and alerts are still to be rolled up")
 CONSUMER = "telemetry-writer"
 
 
@@ -180,6 +182,8 @@ class ReadingsWriter:
             with contextlib.suppress(BaseException):
                 await self._rolling
             self._rolling = None
+        OWED.dec(len(self._pending))
+        self._pending, self._pending_since = [], None
         for conn in (self._conn, self._roll_conn):
             if conn is not None:
                 with contextlib.suppress(Exception):
@@ -303,6 +307,7 @@ class ReadingsWriter:
     # ------------------------------------------------------------------ rolling up
 
     def _owe(self, pieces: list[_Piece]) -> None:
+        OWED.inc(len(pieces))
         if pieces and self._pending_since is None:
             self._pending_since = time.monotonic()
         self._pending.extend(pieces)
@@ -345,6 +350,7 @@ class ReadingsWriter:
             self._pending_since = self._pending_since or time.monotonic()
             raise
         ROLL_SECONDS.set(time.perf_counter() - started)
+        OWED.dec(len(pieces))
         if self._commit is not None:
             # A partition with a batch claimed by another writer (or by this one, given its records again)
             # is not committed: its records are being stored again and commit their own offsets.

@@ -95,6 +95,16 @@ async def _owed(tele: ServiceHarness, topic: str) -> list[tuple[int, int]]:
     return [(r[0], r[1]) for r in rows]
 
 
+class _Commits:
+    """Stands in for the consumer's commit: records the offsets a writer commits."""
+
+    def __init__(self) -> None:
+        self.made: list[dict[TopicPartition, int]] = []
+
+    async def __call__(self, offsets: dict[TopicPartition, int]) -> None:
+        self.made.append(offsets)
+
+
 def _dies_after(patch: pytest.MonkeyPatch, target: object, name: str) -> None:
     """The process dies once `target.name` (called with a connection among its arguments) has run: its open
     transaction goes with it."""
@@ -179,12 +189,8 @@ async def test_a_roll_leaves_out_batches_another_writer_was_given_again(
     readings = [(made["id"], now_us(600 - i), float(i % 100)) for i in range(300)]
     topic = new_id("test.readings")
     records = _records(org_id, readings, topic=topic, per_record=100)
-    committed: list[dict[TopicPartition, int]] = []
-
-    async def commit(offsets: dict[TopicPartition, int]) -> None:
-        committed.append(offsets)
-
-    a, b = ReadingsWriter(runtime, commit=commit), ReadingsWriter(runtime)
+    committed = _Commits()
+    a, b = ReadingsWriter(runtime, commit=committed), ReadingsWriter(runtime)
     try:
         assert (await a.write(records)).inserted == 300
         assert (await b.write(records)).inserted == 0   # B: careful path, claims A's owed row
@@ -195,7 +201,7 @@ async def test_a_roll_leaves_out_batches_another_writer_was_given_again(
     finally:
         await a.close()
         await b.close()
-    assert committed == [{TopicPartition(topic, 0): 4}]   # only after the batch A rolled up itself
+    assert committed.made == [{TopicPartition(topic, 0): 4}]   # only after the batch A rolled up itself
     assert await _rolled_up(tele, org_id, made["id"]) == (310, sum(r[2] for r in readings) + 1_500.0, 150.0)
 
 
@@ -206,25 +212,21 @@ async def test_a_failed_roll_is_retried_and_no_offset_is_committed_past_it(
     readings = [(made["id"], now_us(600 - i), float(i % 100)) for i in range(200)]
     topic = new_id("test.readings")
     records = _records(org_id, readings, topic=topic, per_record=100)
-    committed: list[dict[TopicPartition, int]] = []
-
-    async def commit(offsets: dict[TopicPartition, int]) -> None:
-        committed.append(offsets)
-
+    committed = _Commits()
     async def database_hiccup(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise asyncpg.PostgresConnectionError("connection lost")
 
-    writer = ReadingsWriter(runtime, commit=commit)
+    writer = ReadingsWriter(runtime, commit=committed)
     try:
         await writer.write(records[:1])
         with monkeypatch.context() as patch:
             patch.setattr(writer_module, "evaluate_batch", database_hiccup)
             with pytest.raises(asyncpg.PostgresConnectionError):
                 await writer.flush()
-        assert committed == [] and await _owed(tele, topic) == [(0, 0)]
+        assert committed.made == [] and await _owed(tele, topic) == [(0, 0)]
         await writer.write(records[1:])
         await writer.flush()   # the failed roll's batch first, then the next
     finally:
         await writer.close()
-    assert committed == [{TopicPartition(topic, 0): 2}] and await _owed(tele, topic) == []
+    assert committed.made == [{TopicPartition(topic, 0): 2}] and await _owed(tele, topic) == []
     assert await _rolled_up(tele, org_id, made["id"]) == (200, sum(r[2] for r in readings), 99.0)

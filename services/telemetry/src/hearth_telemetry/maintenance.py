@@ -1,4 +1,5 @@
-"""Storage upkeep: daily partitions created ahead, old raw partitions dropped, rollups trimmed.
+"""Storage upkeep: daily partitions created ahead, old raw partitions dropped, rollups trimmed; and a check
+that no stored batch waits long for its roll-up.
 
 Raw retention is per org: whole daily partitions are dropped once older than the longest raw retention
 any org asked for (default `raw_retention_days`); orgs that keep less (the default included, once some org
@@ -13,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from hearth_kit.logging import get_logger
+from prometheus_client import Gauge
 
 from hearth_telemetry import repository as repo
 
@@ -20,6 +22,11 @@ if TYPE_CHECKING:
     from hearth_telemetry.runtime import TelemetryRuntime
 
 log = get_logger(__name__)
+
+OWED_FOR = Gauge("hearth_telemetry_oldest_owed_roll_seconds",
+                 "Age of the oldest stored batch whose rollups are still owed (see writer.py), at the last check")
+# A roll is owed for `writer_roll_ms`, or until a dead writer's records are read again: far less than this.
+OWED_TOO_LONG_SECONDS = 600
 
 
 def partition_day(name: str) -> date | None:
@@ -62,6 +69,11 @@ async def run_maintenance(runtime: TelemetryRuntime, *, today: date | None = Non
         stats["rollups_deleted"] += await repo.delete_rollups_before(
             conn, now - timedelta(days=settings.rollup_retention_days),
             exclude_orgs=[r["org_id"] for r in overrides])
+        owed_for = await repo.oldest_owed_roll_seconds(conn)
+    OWED_FOR.set(owed_for)
+    if owed_for > OWED_TOO_LONG_SECONDS:
+        log.warning("stored readings wait long for their roll-up (rollups and last values miss them)",
+                    oldest_seconds=round(owed_for))
     if stats["dropped"] or stats["raw_deleted"] or stats["rollups_deleted"]:
         log.info("telemetry retention applied", **stats)
     return stats

@@ -202,6 +202,12 @@ WHERE u.topic = b.topic AND u.kafka_partition = b.p AND u.first_offset = b.first
 RETURNING u.topic, u.kafka_partition, u.first_offset
 """
 
+async def oldest_owed_roll_seconds(conn: asyncpg.Connection) -> float:
+    """How long the oldest `unrolled_batches` row has waited (0 when none)."""
+    return float(await conn.fetchval(
+        "SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM unrolled_batches"))
+
+
 # The careful path claims the rows overlapping its records ((topic, partition, lowest, highest offset)):
 # their readings are stored already and this transaction rolls them up. A claimed row reaching past the
 # batch leaves its tail behind for the next batch. (None starts before a redelivered batch: Kafka offsets

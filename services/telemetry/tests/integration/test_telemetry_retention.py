@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hearth_kit.ids import new_id
 from hearth_kit.testing import Infra, ServiceHarness
 from hearth_telemetry.maintenance import run_maintenance
+from prometheus_client import REGISTRY
 from telemetry_helpers import ok, sensor
 
 
@@ -79,3 +80,22 @@ async def test_an_org_keeping_longer_does_not_stretch_the_default(tele: ServiceH
     assert await _count(tele, long_org, keeps_more["id"], "readings") == 2
     assert await _count(tele, org_id, keeps_default["id"], "readings") == 1
     assert await _count(tele, org_id, keeps_default["id"], "rollups_1m") == 3
+
+
+async def test_the_maintenance_pass_reports_a_roll_owed_for_long(tele: ServiceHarness) -> None:
+    topic = new_id("test.readings")
+    async with tele.raw() as conn:  # (no org column, no RLS)
+        await conn.execute("INSERT INTO unrolled_batches (topic, kafka_partition, first_offset, last_offset,"
+                           " created_at) VALUES ($1, 0, 0, 9, now() - interval '1 hour')", topic)
+    try:
+        await run_maintenance(tele.app.state.runtime)
+        assert _owed_for() >= 3600
+    finally:
+        async with tele.raw() as conn:
+            await conn.execute("DELETE FROM unrolled_batches WHERE topic = $1", topic)
+    await run_maintenance(tele.app.state.runtime)
+    assert _owed_for() < 60
+
+
+def _owed_for() -> float:
+    return REGISTRY.get_sample_value("hearth_telemetry_oldest_owed_roll_seconds") or 0.0

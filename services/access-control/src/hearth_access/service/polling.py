@@ -3,7 +3,8 @@
 Status: state, battery and "minutes since last update" per lock → offline/online and battery-low facts.
 Events: each vendor lock event is recorded once (vendor event id) → locked/unlocked (with method and code),
 jammed, tampered; a keypad use of a Hearth code → `hearth.access_code.used.v1`. The first pass after a
-vendor is added only records the vendor's history, without announcing it.
+vendor is added only records the vendor's history (what happened before it was added), without
+announcing it; what happened since is announced even when that pass is the first to see it.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ async def poll_vendor(hub: VendorHub, *, vendor_id: str, org_id: str) -> None:
             cursor = float(vendor["events_cursor"])
             # the vendor lists every event ever: only those from the newest second seen onwards are new
             fresh = [e for e in events if e.at.timestamp() >= cursor]
-            await _apply_events(tx, locks, fresh, announce=vendor["events_primed"])
+            await _apply_events(tx, locks, fresh, announce_from=_announce_from(vendor))
             locks = {r["vendor_lock_id"]: r for r in await repo.locks_of_vendor(conn, vendor_id)}
             await _apply_statuses(hub, tx, locks, statuses, observed_at=observed_at)
             newest = max((e.at.timestamp() for e in fresh), default=cursor)
@@ -118,8 +119,15 @@ def _differs(lock: Any, *, state: str, battery: int | None, online: bool, seen: 
             or last_seen is None or abs((seen - last_seen).total_seconds()) >= 60)
 
 
+def _announce_from(vendor: Any) -> datetime | None:
+    """Events from when on are announced: all once the history is taken in, else those since the vendor was
+    added (a keypad use between adding the vendor and its first pass is news, not history). Vendor event
+    times are whole seconds: the second the vendor was added counts as after."""
+    return None if vendor["events_primed"] else vendor["created_at"].replace(microsecond=0)
+
+
 async def _apply_events(tx: Tx, locks: dict[str, Any], events: list[VendorLockEvent], *,
-                        announce: bool) -> None:
+                        announce_from: datetime | None) -> None:
     conn = tx.conn
     for ev in sorted(events, key=lambda e: e.at):
         lock = locks.get(ev.lock_id)
@@ -131,7 +139,7 @@ async def _apply_events(tx: Tx, locks: dict[str, Any], events: list[VendorLockEv
             conn, event_id=new_id("lev"), org_id=lock["org_id"], lock_id=lock["id"], vendor_event_id=ev.event_id,
             type_=ev.action, method=method if ev.action in ("locked", "unlocked") else None,
             access_code_id=code["id"] if code else None, battery=lock["battery_pct"], at=ev.at)
-        if not fresh or not announce:
+        if not fresh or (announce_from is not None and ev.at < announce_from):
             continue
         fields = _fact_fields(lock, ev.at)
         if ev.action == "jammed":
@@ -157,7 +165,7 @@ async def apply_pushed(hub: VendorHub, *, vendor: Any, events: list[VendorLockEv
     the poller's cursor is left alone (it simply finds these already recorded)."""
     async with hub.tx(vendor["org_id"]) as tx:
         locks = {r["vendor_lock_id"]: r for r in await repo.locks_of_vendor(tx.conn, vendor["id"])}
-        await _apply_events(tx, locks, events, announce=vendor["events_primed"])
+        await _apply_events(tx, locks, events, announce_from=_announce_from(vendor))
 
 
 async def poll_pass(hub: VendorHub) -> None:

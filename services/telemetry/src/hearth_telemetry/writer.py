@@ -182,8 +182,7 @@ class ReadingsWriter:
             with contextlib.suppress(BaseException):
                 await self._rolling
             self._rolling = None
-        OWED.dec(len(self._pending))
-        self._pending, self._pending_since = [], None
+        OWED.dec(len(self._take_pending()))
         for conn in (self._conn, self._roll_conn):
             if conn is not None:
                 with contextlib.suppress(Exception):
@@ -325,8 +324,7 @@ class ReadingsWriter:
             rolling, self._rolling = self._rolling, None
             rolling.result()
         if self._rolling is None and self._pending and self.roll_wait() == 0:
-            pieces, self._pending, self._pending_since = self._pending, [], None
-            self._rolling = asyncio.create_task(self._roll(pieces))
+            self._rolling = asyncio.create_task(self._roll(self._take_pending()))
 
     async def flush(self) -> None:
         """Roll up everything owed now (waiting for a running roll first)."""
@@ -334,8 +332,11 @@ class ReadingsWriter:
             rolling, self._rolling = self._rolling, None
             await rolling
         if self._pending:
-            pieces, self._pending, self._pending_since = self._pending, [], None
-            await self._roll(pieces)
+            await self._roll(self._take_pending())
+
+    def _take_pending(self) -> list[_Piece]:
+        pieces, self._pending, self._pending_since = self._pending, [], None
+        return pieces
 
     async def _roll(self, pieces: list[_Piece]) -> None:
         """Merge the pieces' minute rollups and last values, advance alert episodes, in one transaction

@@ -79,6 +79,16 @@ def _records(org_id: str, readings: list[tuple[str, int, float]], *, topic: str,
     return out
 
 
+async def _scenario(tele: ServiceHarness, infra: Infra, org_id: str, n: int, *, per_record: int = 500
+                    ) -> tuple[str, list[tuple[str, int, float]], str, list[ConsumerRecord]]:
+    """A sensor, `n` readings of it a second apart ending 10 minutes ago (values 0-99), and the Kafka records
+    carrying them on a topic of the test's own: (sensor id, readings, topic, records)."""
+    made = await sensor(tele, infra, org_id)
+    readings = [(made["id"], now_us(600 - i), float(i % 100)) for i in range(n)]
+    topic = new_id("test.readings")
+    return made["id"], readings, topic, _records(org_id, readings, topic=topic, per_record=per_record)
+
+
 async def _rolled_up(tele: ServiceHarness, org_id: str, sensor_id: str) -> tuple[int, float, float | None]:
     """(readings counted, their sum) in the minute rollups, and the sensor's last value."""
     async with tele.raw(org_id=org_id) as conn:
@@ -120,17 +130,15 @@ def _dies_after(patch: pytest.MonkeyPatch, target: object, name: str) -> None:
 
 async def test_writer_killed_while_storing_loses_nothing_and_writes_nothing_twice(
         tele: ServiceHarness, infra: Infra, org_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    made = await sensor(tele, infra, org_id)
+    sensor_id, readings, _, records = await _scenario(tele, infra, org_id, 500)
     runtime = tele.app.state.runtime
-    readings = [(made["id"], now_us(600 - i), float(i % 100)) for i in range(500)]
-    records = _records(org_id, readings, topic=new_id("test.readings"))
 
     crashed = ReadingsWriter(runtime)
     with monkeypatch.context() as patch:
         _dies_after(patch, ReadingsWriter, "_copy_new")  # every reading COPYed, the transaction not committed
         with pytest.raises(ConnectionError):
             await crashed.write(records)
-    assert await stored_count(tele, org_id, made["id"]) == 0
+    assert await stored_count(tele, org_id, sensor_id) == 0
 
     restarted = ReadingsWriter(runtime)
     try:
@@ -142,27 +150,24 @@ async def test_writer_killed_while_storing_loses_nothing_and_writes_nothing_twic
         await restarted.close()
         await crashed.close()
     assert (first.inserted, again.inserted) == (500, 0)
-    assert await stored_count(tele, org_id, made["id"]) == 500
-    assert await _rolled_up(tele, org_id, made["id"]) == (500, sum(r[2] for r in readings), 99.0)
+    assert await stored_count(tele, org_id, sensor_id) == 500
+    assert await _rolled_up(tele, org_id, sensor_id) == (500, sum(r[2] for r in readings), 99.0)
 
 
 async def test_writer_killed_before_rolling_up_stored_readings_rolls_them_up_once_after_restart(
         tele: ServiceHarness, infra: Infra, org_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    made = await sensor(tele, infra, org_id)
+    sensor_id, readings, topic, records = await _scenario(tele, infra, org_id, 500, per_record=100)
     runtime = tele.app.state.runtime
-    readings = [(made["id"], now_us(600 - i), float(i % 100)) for i in range(500)]
-    topic = new_id("test.readings")
-    records = _records(org_id, readings, topic=topic, per_record=100)
 
     crashed = ReadingsWriter(runtime)
     assert (await crashed.write(records)).inserted == 500   # stored raw and queryable, its roll owed
-    assert await stored_count(tele, org_id, made["id"]) == 500
+    assert await stored_count(tele, org_id, sensor_id) == 500
     assert await _owed(tele, topic) == [(0, 4)]
     with monkeypatch.context() as patch:
         _dies_after(patch, writer_module, "evaluate_batch")  # the roll's rollups merged, its transaction not committed
         with pytest.raises(ConnectionError):
             await crashed.flush()
-    assert await _rolled_up(tele, org_id, made["id"]) == (0, 0.0, None)
+    assert await _rolled_up(tele, org_id, sensor_id) == (0, 0.0, None)
 
     restarted = ReadingsWriter(runtime)
     try:
@@ -176,42 +181,36 @@ async def test_writer_killed_before_rolling_up_stored_readings_rolls_them_up_onc
         await crashed.close()
     assert (first.inserted, second.inserted, again.inserted) == (0, 0, 0)
     assert await _owed(tele, topic) == []
-    assert await stored_count(tele, org_id, made["id"]) == 500
-    assert await _rolled_up(tele, org_id, made["id"]) == (500, sum(r[2] for r in readings), 99.0)
+    assert await stored_count(tele, org_id, sensor_id) == 500
+    assert await _rolled_up(tele, org_id, sensor_id) == (500, sum(r[2] for r in readings), 99.0)
 
 
 async def test_a_roll_leaves_out_batches_another_writer_was_given_again(
         tele: ServiceHarness, infra: Infra, org_id: str) -> None:
     """A rebalance hands a partition to writer B while writer A still owes its batch's roll: whichever
     claims the owed row rolls the readings up, once; A commits no offset for that partition."""
-    made = await sensor(tele, infra, org_id)
+    sensor_id, readings, topic, records = await _scenario(tele, infra, org_id, 300, per_record=100)
     runtime = tele.app.state.runtime
-    readings = [(made["id"], now_us(600 - i), float(i % 100)) for i in range(300)]
-    topic = new_id("test.readings")
-    records = _records(org_id, readings, topic=topic, per_record=100)
     committed = _Commits()
     a, b = ReadingsWriter(runtime, commit=committed), ReadingsWriter(runtime)
     try:
         assert (await a.write(records)).inserted == 300
         assert (await b.write(records)).inserted == 0   # B: careful path, claims A's owed row
         await a.flush()
-        more = [(made["id"], now_us(100 - i), 150.0) for i in range(10)]
+        more = [(sensor_id, now_us(100 - i), 150.0) for i in range(10)]
         assert (await a.write(_records(org_id, more, topic=topic, offset=3))).inserted == 10
         await a.flush()
     finally:
         await a.close()
         await b.close()
     assert committed.made == [{TopicPartition(topic, 0): 4}]   # only after the batch A rolled up itself
-    assert await _rolled_up(tele, org_id, made["id"]) == (310, sum(r[2] for r in readings) + 1_500.0, 150.0)
+    assert await _rolled_up(tele, org_id, sensor_id) == (310, sum(r[2] for r in readings) + 1_500.0, 150.0)
 
 
 async def test_a_failed_roll_is_retried_and_no_offset_is_committed_past_it(
         tele: ServiceHarness, infra: Infra, org_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    made = await sensor(tele, infra, org_id)
+    sensor_id, readings, topic, records = await _scenario(tele, infra, org_id, 200, per_record=100)
     runtime = tele.app.state.runtime
-    readings = [(made["id"], now_us(600 - i), float(i % 100)) for i in range(200)]
-    topic = new_id("test.readings")
-    records = _records(org_id, readings, topic=topic, per_record=100)
     committed = _Commits()
     async def database_hiccup(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise asyncpg.PostgresConnectionError("connection lost")
@@ -229,4 +228,4 @@ async def test_a_failed_roll_is_retried_and_no_offset_is_committed_past_it(
     finally:
         await writer.close()
     assert committed.made == [{TopicPartition(topic, 0): 2}] and await _owed(tele, topic) == []
-    assert await _rolled_up(tele, org_id, made["id"]) == (200, sum(r[2] for r in readings), 99.0)
+    assert await _rolled_up(tele, org_id, sensor_id) == (200, sum(r[2] for r in readings), 99.0)
